@@ -1,0 +1,66 @@
+"""The document record every corpus step reads and writes, and its JSONL files.
+
+A prepared corpus is a folder with `train.jsonl`, `validation.jsonl` and
+`summary.json`; each JSONL line is one document: {"id", "text", "source"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from adaptlab.errors import UserError
+
+SPLITS = ("train", "validation")
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+    source: str = ""
+
+
+def write_jsonl(path: Path, records: Iterable[dict]) -> int:
+    """Write records atomically (temp file, then rename); returns the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def write_documents(path: Path, docs: Iterable[Document]) -> int:
+    return write_jsonl(path, (asdict(d) for d in docs))
+
+
+def read_documents(path: Path) -> Iterator[Document]:
+    """Read a document JSONL file; a malformed line is an error naming file and line."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (expected a prepared corpus split)")
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                yield Document(id=str(record["id"]), text=record["text"], source=record.get("source", ""))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise UserError(f"{path}:{lineno}: not a document record with 'id' and 'text' ({exc})") from None
+
+
+def split_path(corpus_dir: Path, split: str) -> Path:
+    """Where a split of a prepared corpus lives; an error if the folder is not one."""
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; accepted: {', '.join(SPLITS)}")
+    path = Path(corpus_dir) / f"{split}.jsonl"
+    if not path.is_file():
+        raise UserError(f"{corpus_dir}: not a prepared corpus (no {split}.jsonl); run `adaptlab corpus prepare` first")
+    return path
