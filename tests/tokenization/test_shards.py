@@ -21,7 +21,8 @@ SPLIT_TEXTS = {
 def corpus(tmp_path):
     folder = tmp_path / "corpus"
     for split, texts in SPLIT_TEXTS.items():
-        write_jsonl(folder / f"{split}.jsonl", [{"id": f"{split}{i}", "text": t, "source": "x"} for i, t in enumerate(texts)])
+        records = [{"id": f"{split}{i}", "text": t, "source": "x"} for i, t in enumerate(texts)]
+        write_jsonl(folder / f"{split}.jsonl", records)
     return folder
 
 

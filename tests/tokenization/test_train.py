@@ -69,7 +69,8 @@ def test_char_vocab_size_is_an_upper_bound_keeping_frequent_chars():
 def test_specials_have_the_lowest_ids_in_order_and_are_not_split(kind, tokenizers_by_kind):
     tok = tokenizers_by_kind[kind]
     assert tok.convert_tokens_to_ids(DEFAULT_SPECIAL_TOKENS) == list(range(len(DEFAULT_SPECIAL_TOKENS)))
-    assert (tok.pad_token_id, tok.unk_token_id, tok.bos_token_id, tok.eos_token_id, tok.mask_token_id) == (0, 1, 2, 3, 4)
+    roles = (tok.pad_token_id, tok.unk_token_id, tok.bos_token_id, tok.eos_token_id, tok.mask_token_id)
+    assert roles == (0, 1, 2, 3, 4)
     assert tok.extra_special_tokens == SENTINEL_TOKENS
     ids = _ids(tok, "the<extra_id_7>fox</s>")
     assert tok.convert_tokens_to_ids("<extra_id_7>") in ids

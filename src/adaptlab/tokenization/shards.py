@@ -172,8 +172,10 @@ def _count_lines(path: Path) -> int:
 
 def _check_replaceable(out_dir: Path) -> None:
     """Refuse to replace a folder that holds something other than a shard set."""
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file())):
-        raise UserError(f"{out_dir}: exists and is not a token shard folder; accepted: a new or empty folder, or old shards")
+    if not out_dir.exists() or (out_dir / META_FILE).is_file():
+        return
+    if not out_dir.is_dir() or any(out_dir.iterdir()):
+        raise UserError(f"{out_dir}: exists and is not a shard folder; accepted: a new or empty folder, or old shards")
 
 
 def _swap_into_place(tmp: Path, out_dir: Path) -> None:

@@ -88,8 +88,8 @@ def iter_corpus_texts(corpus_dir: Path, split: str = "train") -> Iterator[str]:
 def _check_vocab_size(kind: str, vocab_size: int, n_specials: int) -> None:
     minimum = n_specials + (len(BYTE_ALPHABET) if kind == "bpe" else 1)
     if not isinstance(vocab_size, int) or vocab_size < minimum:
-        what = f"{n_specials} specials + 256 bytes" if kind == "bpe" else f"{n_specials} specials + 1"
-        raise UserError(f"vocab_size {vocab_size!r} is too small for {kind}; accepted: an integer >= {minimum} ({what})")
+        what = f"{n_specials} specials + " + ("256 bytes" if kind == "bpe" else "1")
+        raise UserError(f"vocab_size {vocab_size!r} is too small for {kind}; accepted: integers >= {minimum} ({what})")
 
 
 def _non_empty(texts: Iterable[str]) -> Iterator[str]:
