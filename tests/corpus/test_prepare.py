@@ -83,6 +83,13 @@ def test_missing_input_is_an_error_naming_it(tmp_path: Path) -> None:
         prepare_corpus([tmp_path / "nowhere"], tmp_path / "out")
 
 
+def test_inputs_with_the_same_name_are_an_error(tmp_path: Path) -> None:
+    write(tmp_path / "a" / "docs" / "x.txt", prose(7))
+    write(tmp_path / "b" / "docs" / "x.txt", prose(8))
+    with pytest.raises(UserError, match="share the name 'docs'"):
+        prepare_corpus([tmp_path / "a" / "docs", tmp_path / "b" / "docs"], tmp_path / "out")
+
+
 def test_exact_and_near_duplicates_are_dropped_keeping_the_first(tmp_path: Path) -> None:
     original = prose(10)
     words = original.split()

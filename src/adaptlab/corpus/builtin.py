@@ -16,6 +16,7 @@ import sysconfig
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydoc_data.topics import topics
 
@@ -32,7 +33,10 @@ _DEFINITIONS = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 def general_english_documents() -> list[Document]:
     """Python's help topics (one document each), then one document per stdlib module."""
-    docs = [Document(id=f"pydoc-topic:{name}", text=text, source="pydoc_data.topics") for name, text in sorted(topics.items())]
+    docs = [
+        Document(id=f"pydoc-topic:{name}", text=text, source="pydoc_data.topics")
+        for name, text in sorted(topics.items())
+    ]
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for path in _stdlib_sources(stdlib):
         text = _module_docstrings(path)
@@ -42,7 +46,7 @@ def general_english_documents() -> list[Document]:
     return docs
 
 
-def write_general_corpus(out_dir: Path, **prepare_kwargs) -> PrepareSummary:
+def write_general_corpus(out_dir: Path, **prepare_kwargs: Any) -> PrepareSummary:
     """Prepare the general English corpus into out_dir (settings as `prepare_documents`)."""
     return prepare_documents(general_english_documents(), out_dir, **prepare_kwargs)
 

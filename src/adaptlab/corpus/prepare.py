@@ -57,7 +57,7 @@ class PrepareSummary:
     bytes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
     out_dir: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     def lines(self) -> list[str]:
