@@ -1,0 +1,1 @@
+"""Generation: sampling settings over transformers generate (KV cache on)."""

@@ -1,0 +1,46 @@
+"""Registers the `adaptlab` model type the moment lm-eval's registry module loads.
+
+Imported at interpreter start by `adaptlab_lm_eval.pth`; it only installs an import
+hook (no heavy imports), and the model class itself loads lazily on first use.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
+
+TARGET = "lm_eval.api.registry"
+MODEL = ("adaptlab", "adaptlab.evaluation.harness:AdaptlabHarnessLM")
+
+
+def register(registry_module: ModuleType) -> None:
+    name, target = MODEL
+    if name not in registry_module.model_registry:
+        registry_module.model_registry.register(name, target=target)
+
+
+class _RegistryHook(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path, target=None):
+        if fullname != TARGET:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        original = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            original(module)
+            register(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def install() -> None:
+    if TARGET in sys.modules:
+        register(sys.modules[TARGET])
+    elif not any(isinstance(f, _RegistryHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegistryHook())

@@ -1,0 +1,139 @@
+"""The LM interface every adapted system implements, and its Hugging Face implementation.
+
+The three calls are lm-evaluation-harness's: score a continuation, score a whole text,
+generate until a stop string. Because every method answers them, evaluation, serving
+and comparison work on all of them unchanged.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.errors import UserError
+
+
+class LM(ABC):
+    """What every adapted system answers."""
+
+    @abstractmethod
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        """For each (context, continuation): log P(continuation | context), and whether it is the greedy one."""
+
+    @abstractmethod
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        """For each text: its total log-probability, from an empty context."""
+
+    @abstractmethod
+    def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """For each (context, settings): the generated text, cut at the first of settings['until']."""
+
+
+def settings_from_gen_kwargs(gen_kwargs: dict[str, Any]) -> GenerationSettings:
+    """lm-eval's gen_kwargs (until, max_gen_toks, do_sample, temperature...) as our settings."""
+    kw = dict(gen_kwargs)
+    until = kw.pop("until", [])
+    until = [until] if isinstance(until, str) else list(until)
+    settings: dict[str, Any] = {"stop": until, "max_new_tokens": kw.pop("max_gen_toks", kw.pop("max_new_tokens", 64))}
+    do_sample = kw.pop("do_sample", None)
+    temperature = kw.pop("temperature", None)
+    settings["temperature"] = (temperature if temperature is not None else 1.0) if do_sample else (temperature or 0.0)
+    for key in ("top_k", "top_p", "seed"):
+        if key in kw:
+            settings[key] = kw.pop(key)
+    return GenerationSettings(**settings)
+
+
+class HFCausalLM(LM):
+    """A decoder-only transformers model behind the LM interface."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16,
+                 max_length: int | None = None):
+        if model.config.is_encoder_decoder or not model.can_generate():
+            raise UserError(f"{type(model).__name__} is not a causal language model; the LM interface needs a decoder")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
+        self.prefix_id = tokenizer.eos_token_id  # every training document followed an EOS
+
+    @classmethod
+    def from_path(cls, path: str | Path, *, device: str = "cpu", batch_size: int = 16) -> HFCausalLM:
+        """From a run folder or a local Hugging Face checkpoint folder."""
+        from adaptlab.runs import load_model
+
+        loaded = load_model(Path(path), device=device)
+        return cls(loaded.model, loaded.tokenizer, batch_size=batch_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _split_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Ids of context and continuation, encoding them together as lm-eval does so merges agree."""
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        whole = self.encode(context + continuation)
+        ctx = self.encode(context)
+        cont = whole[len(ctx) :] if whole[: len(ctx)] == ctx else self.encode(continuation)
+        return [self.prefix_id, *ctx], cont
+
+    def _score(self, windows: list[tuple[list[int], int]]) -> list[tuple[float, bool]]:
+        """Sum of log-probs of the last `n` tokens of each sequence, and whether each was the argmax."""
+        out: list[tuple[float, bool]] = []
+        for start in range(0, len(windows), self.batch_size):
+            chunk = windows[start : start + self.batch_size]
+            width = max(len(seq) for seq, _ in chunk) - 1
+            pad = self.tokenizer.pad_token_id or 0
+            ids = torch.tensor([seq[:-1] + [pad] * (width - len(seq) + 1) for seq, _ in chunk], device=self.device)
+            with torch.no_grad():
+                logprobs = F.log_softmax(self.model(input_ids=ids, use_cache=False).logits.float(), dim=-1)
+            for row, (seq, n) in enumerate(chunk):
+                positions = torch.arange(len(seq) - 1 - n, len(seq) - 1, device=self.device)
+                targets = torch.tensor(seq[-n:], device=self.device)
+                picked = logprobs[row, positions]
+                total = picked.gather(-1, targets[:, None]).sum().item()
+                out.append((total, bool((picked.argmax(-1) == targets).all())))
+        return out
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        windows = []
+        for context, continuation in requests:
+            ctx, cont = self._split_pair(context, continuation)
+            if not cont:
+                raise UserError(f"empty continuation for context {context[-40:]!r}")
+            seq = (ctx + cont)[-(self.max_length + 1) :]
+            windows.append((seq, min(len(cont), len(seq) - 1)))
+        return self._score(windows)
+
+    def rolling_windows(self, text: str) -> list[tuple[list[int], int]]:
+        """Disjoint prediction windows covering every token of `text` once."""
+        tokens = [self.prefix_id, *self.encode(text)]
+        windows = []
+        for start in range(0, len(tokens) - 1, self.max_length):
+            seq = tokens[start : start + self.max_length + 1]
+            windows.append((seq, len(seq) - 1))
+        return windows
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        per_text = [self.rolling_windows(t) for t in texts]
+        scores = iter(self._score([w for windows in per_text for w in windows]))
+        return [sum(next(scores)[0] for _ in windows) for windows in per_text]
+
+    def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        results = []
+        for context, gen_kwargs in requests:
+            settings = settings_from_gen_kwargs(gen_kwargs)
+            results.append(generate(self.model, self.tokenizer, [context], settings)[0].text)
+        return results

@@ -1,0 +1,357 @@
+"""The training loop: setup, loop, evaluate, checkpoint — plain PyTorch, one loop for
+every objective and for one process or many under torchrun."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
+from transformers import PreTrainedModel
+
+from adaptlab.errors import UserError
+from adaptlab.models.presets import SpecialIds, build_model, count_parameters
+from adaptlab.runs import write_eval, write_run_manifest
+from adaptlab.tokenization.shards import load_split, read_meta
+from adaptlab.tokenization.train import load_tokenizer
+from adaptlab.train.batches import TokenWindows, slice_batch, step_generator
+from adaptlab.train.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from adaptlab.train.distributed import DistEnv, all_reduce_sum, init_distributed, shutdown, wrap_model
+from adaptlab.train.metrics import MetricsLog, loss_metrics, plot_loss_curves
+from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
+from adaptlab.train.objectives import Objective, objective_for
+from adaptlab.train.schedule import lr_at
+from adaptlab.train.settings import PretrainConfig
+
+console = Console(stderr=True)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    steps: int
+    stopped: str
+    metrics: dict[str, float]
+    tokens_per_second: float
+    wall_seconds: float
+    parameters: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_precision(requested: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast only where the device computes it natively; None means fp32."""
+    if requested == "fp32":
+        return None
+    native = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if requested == "bf16":
+        if not native:
+            console.print("[yellow]warning:[/] bf16 requested on a device without native bf16; expect it to be far slower")
+        return torch.bfloat16
+    return torch.bfloat16 if native else None
+
+
+def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not norms, biases)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    extra = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **extra)
+
+
+class _Interrupt:
+    """Turns Ctrl-C into a request to checkpoint and stop after the current step."""
+
+    def __init__(self, enabled: bool):
+        self.requested = False
+        self._enabled = enabled
+        self._previous = None
+
+    def __enter__(self) -> _Interrupt:
+        if self._enabled:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, *_: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *_: Any) -> None:
+        if self._enabled:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@contextmanager
+def _progress(enabled: bool, total: int, start: int) -> Iterator[Callable[..., None]]:
+    if not enabled:
+        yield lambda **_: None
+        return
+    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("train", total=total, completed=start, info="")
+        yield lambda **kw: bar.update(task, **kw)
+
+
+class Trainer:
+    """Holds the pieces of one run; `fit` runs it."""
+
+    def __init__(self, cfg: PretrainConfig, env: DistEnv, resume: bool, progress: bool,
+                 on_step: Callable[[int], None] | None):
+        self.cfg, self.env, self.tc = cfg, env, cfg.train
+        self.run_dir = Path(cfg.out)
+        self.progress = progress and env.is_main
+        self.on_step = on_step
+        meta = read_meta(cfg.data)
+        tok_path = Path(cfg.tokenizer) if cfg.tokenizer else Path(meta["tokenizer"])
+        if not tok_path.is_absolute() and not tok_path.exists():
+            tok_path = Path(cfg.data) / tok_path
+        self.tokenizer = load_tokenizer(tok_path)
+        self._check_run_dir(resume)
+        torch.manual_seed(self.tc.seed)
+        ids = SpecialIds(pad=self.tokenizer.pad_token_id, bos=self.tokenizer.bos_token_id,
+                         eos=self.tokenizer.eos_token_id)
+        self.model: PreTrainedModel = build_model(cfg.model, len(self.tokenizer), ids)
+        self.family = cfg.model.family
+        if self.tc.seq_len > cfg.model.max_seq_len and self.family != "encoder-decoder":
+            raise UserError(f"train.seq_len {self.tc.seq_len} exceeds model.max_seq_len {cfg.model.max_seq_len}")
+        self.objective: Objective = objective_for(
+            self.family, self.tokenizer, self.model, mlm_probability=self.tc.mlm_probability,
+            noise_density=self.tc.noise_density, mean_span_length=self.tc.mean_span_length)
+        window = self.objective.window_length(self.tc.seq_len)
+        self.train_windows = TokenWindows(load_split(cfg.data, "train"), window, f"{cfg.data} (train)")
+        self.val_windows = TokenWindows(load_split(cfg.data, "validation"), window, f"{cfg.data} (validation)")
+        val = meta["splits"]["validation"]
+        self.val_tokens_per_byte = val["tokens"] / val["bytes"] if self.family == "decoder" and val["bytes"] else None
+        self.parameters = count_parameters(self.model)
+        self.autocast_dtype = resolve_precision(self.tc.precision, env.device)
+        self.model.to(env.device)
+        self.wrapped = wrap_model(self.model, env, self.tc.fsdp)
+        self.optimizer = make_optimizer(self.wrapped, self.tc, env.device)
+        self.forward_model = self._maybe_compile(self.wrapped)
+        self.early = EarlyStopping(self.tc.patience, self.tc.min_delta)
+        self.overtrain = OvertrainingDetector(self.tc.overtrain_window)
+        self.history: list[dict[str, Any]] = []
+        self.step = 0
+        if resume:
+            self._restore()
+        if env.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "pretrain.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        self.log = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=self.step if resume else None) \
+            if env.is_main else None
+
+    def _check_run_dir(self, resume: bool) -> None:
+        has_checkpoint = (self.run_dir / CHECKPOINT_DIR).exists() or (self.run_dir / "model").exists()
+        if has_checkpoint and not resume:
+            raise UserError(f"{self.run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+
+    def _maybe_compile(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.tc.compile:
+            return model
+        import os
+
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.run_dir.resolve() / ".inductor-cache"))
+        return torch.compile(model)
+
+    # --- state -----------------------------------------------------------------------
+    def _full_state(self) -> tuple[dict, dict]:
+        return get_state_dict(self.wrapped, self.optimizer,
+                              options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+    def _trainer_state(self) -> dict[str, Any]:
+        return {"step": self.step, "best_val_loss": self.early.best, "bad_evals": self.early.bad_evals,
+                "overtrain_history": self.overtrain.history, "history": self.history}
+
+    def _restore(self) -> None:
+        model_state, optim_state, state = load_checkpoint(self.run_dir)
+        set_state_dict(self.wrapped, self.optimizer, model_state_dict=model_state, optim_state_dict=optim_state,
+                       options=StateDictOptions(full_state_dict=True))
+        self.step = state["step"]
+        self.early.best, self.early.bad_evals = state["best_val_loss"], state["bad_evals"]
+        self.overtrain.history = [tuple(x) for x in state["overtrain_history"]]
+        self.history = state["history"]
+        if self.step >= self.tc.steps and self.env.is_main:
+            console.print(f"checkpoint is at step {self.step}, the run's last; raise train.steps to train further")
+
+    def checkpoint(self) -> None:
+        model_state, optim_state = self._full_state()
+        if self.env.is_main:
+            save_checkpoint(self.run_dir, model_state, optim_state, self._trainer_state())
+
+    # --- steps -----------------------------------------------------------------------
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.env.device.type, dtype=self.autocast_dtype)
+
+    def _sync_context(self, sync: bool):
+        if self.env.distributed and not self.tc.fsdp and not sync:
+            return self.wrapped.no_sync()
+        if self.env.distributed and self.tc.fsdp:
+            self.wrapped.set_requires_gradient_sync(sync)
+        return nullcontext()
+
+    def train_step(self) -> torch.Tensor:
+        tc, env = self.tc, self.env
+        lr = lr_at(self.step, lr=tc.lr, min_lr=tc.min_lr, warmup_steps=tc.warmup_steps, total_steps=tc.steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        rows = tc.batch_size * tc.grad_accum * env.world_size
+        gen = step_generator(tc.seed, self.step)
+        batch = self.objective.make_batch(self.train_windows.sample(rows, gen), gen)
+        torch.manual_seed(tc.seed * 1_000_003 + self.step * 1009 + env.rank)  # dropout
+        self.forward_model.train()
+        total = torch.zeros((), device=env.device)
+        for micro in range(tc.grad_accum):
+            sub = slice_batch(batch, env.rank * tc.grad_accum + micro, tc.batch_size)
+            sub = {k: v.to(env.device, non_blocking=True) for k, v in sub.items()}
+            with self._sync_context(micro == tc.grad_accum - 1), self._autocast():
+                loss = self.objective.loss(self.forward_model, sub) / tc.grad_accum
+            loss.backward()
+            total += loss.detach()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.wrapped.parameters(), tc.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return total
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean validation loss on the same windows every time, split across processes."""
+        tc, env = self.tc, self.env
+        batches = math.ceil(tc.eval_batches / env.world_size) * env.world_size
+        gen = step_generator(tc.seed, 0, stream=1)
+        windows = self.val_windows.sample(batches * tc.batch_size, gen)
+        batch = self.objective.make_batch(windows, gen)
+        self.forward_model.eval()
+        sums = torch.zeros(2)
+        for index in range(env.rank, batches, env.world_size):
+            sub = {k: v.to(env.device) for k, v in slice_batch(batch, index, tc.batch_size).items()}
+            with self._autocast():
+                sums[0] += self.objective.loss(self.forward_model, sub).float().item()
+            sums[1] += 1
+        sums = all_reduce_sum(sums, env)
+        return (sums[0] / sums[1]).item()
+
+    def _mean_over_ranks(self, value: float) -> float:
+        return (all_reduce_sum(torch.tensor([value]), self.env) / self.env.world_size).item()
+
+    def fit(self) -> RunResult:
+        tc, env = self.tc, self.env
+        tokens_per_step = tc.batch_size * tc.grad_accum * env.world_size * tc.seq_len
+        stopped = "completed"
+        started = time.perf_counter()
+        window_start, window_steps, window_loss = time.perf_counter(), 0, torch.zeros((), device=env.device)
+        eval_train_loss, eval_steps = 0.0, 0
+        tokens_per_second = 0.0
+        steps_at_start = self.step
+        with _Interrupt(enabled=not env.distributed) as interrupt, \
+                _progress(self.progress, tc.steps, self.step) as show:
+            while self.step < tc.steps:
+                window_loss += self.train_step()
+                window_steps += 1
+                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                    elapsed = time.perf_counter() - window_start
+                    loss = self._mean_over_ranks((window_loss / window_steps).item())
+                    tokens_per_second = tokens_per_step * window_steps / elapsed
+                    eval_train_loss += loss * window_steps
+                    eval_steps += window_steps
+                    record = {"step": self.step, "train_loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
+                              "tokens_per_second": tokens_per_second}
+                    self._record(record)
+                    show(completed=self.step, info=f"loss {loss:.3f}  {tokens_per_second:,.0f} tok/s")
+                    window_start, window_steps, window_loss = time.perf_counter(), 0, torch.zeros((), device=env.device)
+                if self.step % tc.eval_every == 0 or self.step == tc.steps:
+                    train_loss = eval_train_loss / max(1, eval_steps)
+                    eval_train_loss, eval_steps = 0.0, 0
+                    reason = self._after_eval(train_loss)
+                    if reason:
+                        stopped = reason
+                if self.step % tc.checkpoint_every == 0 and stopped == "completed":
+                    self.checkpoint()
+                if self.on_step:
+                    self.on_step(self.step)
+                if interrupt.requested:
+                    stopped = "interrupted"
+                if stopped != "completed":
+                    break
+        self.checkpoint()
+        wall = time.perf_counter() - started
+        final = self.history[-1] if self.history else {}
+        if stopped != "interrupted":
+            self.export()
+        if self.env.is_main and stopped == "interrupted":
+            console.print(f"interrupted at step {self.step}; checkpoint saved — continue with --resume")
+        tps = tokens_per_step * (self.step - steps_at_start) / wall if wall > 0 else tokens_per_second
+        return RunResult(self.run_dir, self.step, stopped, {k: v for k, v in final.items() if k != "step"},
+                         tps, wall, self.parameters, self.history)
+
+    def _record(self, record: dict[str, Any]) -> None:
+        if self.log:
+            self.log.write(record)
+
+    def _after_eval(self, train_loss: float) -> str | None:
+        val_loss = self.evaluate()
+        metrics = {f"val_{k}": v for k, v in loss_metrics(val_loss, self.val_tokens_per_byte).items()}
+        entry = {"step": self.step, "train_loss": train_loss, **metrics}
+        self.history.append(entry)
+        self._record(entry)
+        overtraining = self.overtrain.update(train_loss, val_loss)
+        should_stop = self.early.update(val_loss)
+        if overtraining:
+            self._record({"step": self.step, "event": "overtraining"})
+            if self.env.is_main:
+                console.print(f"[yellow]warning:[/] overtraining at step {self.step}: validation loss rose for "
+                              f"{self.tc.overtrain_window} evaluations while training loss fell")
+            if self.tc.stop_on_overtrain:
+                return "overtraining"
+        if should_stop:
+            if self.env.is_main:
+                console.print(f"early stopping at step {self.step}: no improvement over {self.early.best:.4f} "
+                              f"for {self.early.bad_evals} evaluations")
+            return "early_stopping"
+        return None
+
+    def export(self) -> None:
+        """The final model as a save_pretrained folder with its tokenizer, plus the run's files."""
+        model_state, _ = self._full_state()
+        if not self.env.is_main:
+            return
+        out = self.run_dir / "model"
+        plain = build_model(self.cfg.model, len(self.tokenizer),
+                            SpecialIds(self.tokenizer.pad_token_id, self.tokenizer.bos_token_id,
+                                       self.tokenizer.eos_token_id))
+        plain.load_state_dict(model_state)
+        plain.tie_weights()
+        if getattr(plain, "generation_config", None) is not None:
+            plain.generation_config.pad_token_id = self.tokenizer.pad_token_id
+        plain.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        write_run_manifest(self.run_dir, family=self.family, model="model")
+        if self.history:
+            write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
+        if (self.run_dir / "metrics.jsonl").exists():
+            plot_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curve.png", title=self.run_dir.name)
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True,
+             on_step: Callable[[int], None] | None = None) -> RunResult:
+    """Train a model from scratch on token shards; write the run folder; return its figures."""
+    env = init_distributed()
+    try:
+        return Trainer(cfg, env, resume, progress, on_step).fit()
+    finally:
+        shutdown(env)
