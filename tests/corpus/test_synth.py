@@ -32,6 +32,11 @@ def _files(out: Path) -> dict[str, bytes]:
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
+def _written(out: Path, **kwargs) -> Path:
+    synthesize(out, **kwargs)
+    return out
+
+
 @pytest.fixture(scope="module")
 def default(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("synth") / "domain"
@@ -50,16 +55,11 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
 
 
 def test_different_seed_gives_different_names(tmp_path):
-    a = _load_after(tmp_path / "a", seed=0)
-    b = _load_after(tmp_path / "b", seed=1)
+    a = _load(_written(tmp_path / "a", seed=0, n_compounds=16))
+    b = _load(_written(tmp_path / "b", seed=1, n_compounds=16))
     names_a = {f["subject"] for f in a["facts"] if f["kind"].startswith("compound.")}
     names_b = {f["subject"] for f in b["facts"] if f["kind"].startswith("compound.")}
     assert names_a.isdisjoint(names_b)
-
-
-def _load_after(out: Path, **kwargs) -> dict:
-    synthesize(out, n_compounds=16, **kwargs)
-    return _load(out)
 
 
 # --- documents and facts ---------------------------------------------------------------
@@ -92,16 +92,11 @@ def test_names_are_unique(default):
 
 @pytest.mark.parametrize(("seed", "n_compounds"), [(0, 80), (1, 8), (2, 40)])
 def test_every_answer_appears_only_in_its_document(tmp_path, seed, n_compounds):
-    loaded = _load_after_n(tmp_path, seed, n_compounds)
+    loaded = _load(_written(tmp_path / "d", seed=seed, n_compounds=n_compounds))
     docs = loaded["docs"]
     for record in loaded["qa_train"] + loaded["qa_eval"] + loaded["facts"]:
         holders = [doc_id for doc_id, text in docs.items() if record["answer"] in text]
         assert holders == [record["doc_id"]], record
-
-
-def _load_after_n(tmp_path: Path, seed: int, n_compounds: int) -> dict:
-    synthesize(tmp_path / "d", seed=seed, n_compounds=n_compounds)
-    return _load(tmp_path / "d")
 
 
 def test_each_fact_is_stated_in_its_document_with_varied_templates(default):
@@ -267,8 +262,9 @@ def test_check_format_bad_spec_is_user_error(spec):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"seed": -1}, "seed must be an integer >= 0"),
-        ({"seed": "0"}, "seed must be an integer >= 0"),
+        ({"seed": -1}, "seed must be an integer from 0 to 4294967295"),
+        ({"seed": "0"}, "seed must be an integer from 0 to 4294967295"),
+        ({"seed": 2**32}, "seed must be an integer from 0 to 4294967295"),
         ({"n_compounds": 7}, "n_compounds must be an integer from 8 to 400"),
         ({"n_compounds": 401}, "n_compounds must be an integer from 8 to 400"),
         ({"n_compounds": True}, "n_compounds must be an integer from 8 to 400"),
@@ -293,13 +289,8 @@ def test_a_rerun_replaces_the_previous_output(tmp_path):
     out = tmp_path / "domain"
     synthesize(out, seed=0, n_compounds=40)
     synthesize(out, seed=1, n_compounds=8)
-    assert _files(out) == _files_after(tmp_path / "fresh", seed=1, n_compounds=8)
+    assert _files(out) == _files(_written(tmp_path / "fresh", seed=1, n_compounds=8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["domain", "fresh"]
-
-
-def _files_after(out: Path, **kwargs) -> dict[str, bytes]:
-    synthesize(out, **kwargs)
-    return _files(out)
 
 
 def _failing_write_jsonl(real):
@@ -320,7 +311,7 @@ def test_a_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
 
 def test_a_failure_keeps_the_previous_output(tmp_path, monkeypatch):
     out = tmp_path / "domain"
-    before = _files_after(out, seed=0, n_compounds=8)
+    before = _files(_written(out, seed=0, n_compounds=8))
     monkeypatch.setattr(synth, "write_jsonl", _failing_write_jsonl(synth.write_jsonl))
     with pytest.raises(OSError):
         synthesize(out, seed=1, n_compounds=16)

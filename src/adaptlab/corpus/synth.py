@@ -37,10 +37,13 @@ from adaptlab.errors import UserError
 __all__ = ["SynthDomain", "SynthSummary", "check_format", "generate", "synthesize"]
 
 SYNTH_VERSION = 1
-# Up to 400 compounds: the n/4 interactions then never run out of the 100 reduced
-# doses (100-199 mg) kept apart from standard doses (200-999 mg).
-COMPOUND_RANGE = (8, 400)
-EVAL_FRACTION_RANGE = (0.1, 0.5)
+# parameter -> (lowest, highest, type). Up to 400 compounds: the n/4 interactions then
+# never run out of the 100 reduced doses (100-199 mg) kept apart from standard doses (200-999 mg).
+PARAMETERS: dict[str, tuple[float, float, type]] = {
+    "seed": (0, 2**32 - 1, int),
+    "n_compounds": (8, 400, int),
+    "eval_fraction": (0.1, 0.5, float),
+}
 QUESTIONS_PER_TRAIN_FACT = 2  # paraphrases help a model store a fact; eval asks once
 FIELDS_PER_INSTRUCTION = (2, 3)  # besides the compound's name
 INSTRUCTION_ELEMENT = "compound"
@@ -137,12 +140,14 @@ def _last_coda(rng: random.Random, ending: str) -> str:
 
 def _reserved_words() -> set[str]:
     """Every word of the fixed text, capitalised: a name may not be a prefix of one."""
-    tables = [STATEMENTS, FILLERS, QUESTIONS, COLOUR, {"t": TITLES.values()}, {"w": COMPANY_WORDS + SYMPTOMS}]
-    text = " ".join(s for table in tables for group in table.values() for s in group)
+    groups = [*STATEMENTS.values(), *FILLERS.values(), *COLOUR.values(), TITLES.values(), COMPANY_WORDS, SYMPTOMS]
+    text = " ".join(s for group in groups for s in group)
     return {w.capitalize() for w in re.findall(r"[A-Za-z]+", text)}
 
 
-def _unique(rng: random.Random, n: int, make: Callable[[random.Random], str], clash: Callable[[str, str], bool]) -> list[str]:
+def _unique(
+    rng: random.Random, n: int, make: Callable[[random.Random], str], clash: Callable[[str, str], bool]
+) -> list[str]:
     """`n` values from `make`, none clashing with an earlier one."""
     values: list[str] = []
     while len(values) < n:
@@ -347,7 +352,9 @@ def _eval_facts(rng: random.Random, facts: list[dict[str, Any]], fraction: float
     return held
 
 
-def _qa(rng: random.Random, facts: list[dict[str, Any]], slots: dict[str, dict[str, str]], held: set[str]) -> dict[str, list]:
+def _qa(
+    rng: random.Random, facts: list[dict[str, Any]], slots: dict[str, dict[str, str]], held: set[str]
+) -> dict[str, list]:
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "eval": []}
     for fact in facts:
         split = "eval" if fact["id"] in held else "train"
@@ -366,16 +373,17 @@ def _qa(rng: random.Random, facts: list[dict[str, Any]], slots: dict[str, dict[s
 
 
 def _instruction(rng: random.Random, kind: str, plan: _Plan, fields: list[str], fact_ids: dict[str, str]) -> dict:
+    """One prompt/response pair; `fields` start with "name", the rest report the compound's facts."""
+    fact_kinds = [COMPOUND_FIELDS[f][0] for f in fields[1:]]
+    values = {"name": plan.subject, **{f: plan.answers[k][1] for f, k in zip(fields[1:], fact_kinds)}}
     spec = make_spec(kind, {f: COMPOUND_FIELDS[f][1] for f in fields}, INSTRUCTION_ELEMENT)
-    values = {f: plan.answers[COMPOUND_FIELDS[f][0]][1] if COMPOUND_FIELDS[f][0] else plan.subject for f in fields}
     where = "; ".join(f"{FORMATS[kind].key(f)} is {COMPOUND_FIELDS[f][2]}" for f in fields)
-    prompt = rng.choice(PROMPTS[kind]).format(s=plan.subject, skeleton=skeleton(spec), where=where)
     return {
-        "prompt": prompt,
+        "prompt": rng.choice(PROMPTS[kind]).format(s=plan.subject, skeleton=skeleton(spec), where=where),
         "response": render(spec, values),
         "format": spec,
         "doc_id": plan.id,
-        "facts": [fact_ids[COMPOUND_FIELDS[f][0]] for f in fields if COMPOUND_FIELDS[f][0]],
+        "facts": [fact_ids[k] for k in fact_kinds],
     }
 
 
@@ -393,7 +401,7 @@ def _instructions(
     for plan in compounds:
         split = "eval" if plan.id in eval_docs else "train"
         fact_ids = fact_ids_by_doc[plan.id]
-        usable = [f for f, (kind, _, _) in COMPOUND_FIELDS.items() if kind and (split == "eval" or fact_ids[kind] not in held)]
+        usable = [f for f, (k, _, _) in COMPOUND_FIELDS.items() if k and (split == "eval" or fact_ids[k] not in held)]
         for kind in FORMATS:
             chosen = set(rng.sample(usable, min(len(usable), rng.randint(*FIELDS_PER_INSTRUCTION))))
             if not chosen:
@@ -407,20 +415,18 @@ def _instructions(
 # --- entry points ----------------------------------------------------------------------------
 
 
-def _check_params(seed: int, n_compounds: int, eval_fraction: float) -> None:
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise UserError(f"seed must be an integer >= 0 (got {seed!r})")
-    low, high = COMPOUND_RANGE
-    if not isinstance(n_compounds, int) or isinstance(n_compounds, bool) or not low <= n_compounds <= high:
-        raise UserError(f"n_compounds must be an integer from {low} to {high} (got {n_compounds!r})")
-    low_f, high_f = EVAL_FRACTION_RANGE
-    if not isinstance(eval_fraction, int | float) or isinstance(eval_fraction, bool) or not low_f <= eval_fraction <= high_f:
-        raise UserError(f"eval_fraction must be a number from {low_f} to {high_f} (got {eval_fraction!r})")
+def _check_params(**params: Any) -> None:
+    for name, value in params.items():
+        low, high, kind = PARAMETERS[name]
+        accepted = (int,) if kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, accepted) or not low <= value <= high:
+            what = "an integer" if kind is int else "a number"
+            raise UserError(f"{name} must be {what} from {low} to {high} (got {value!r})")
 
 
 def generate(*, seed: int = 0, n_compounds: int = 80, eval_fraction: float = 0.25) -> SynthDomain:
     """The domain in memory, fully determined by the arguments."""
-    _check_params(seed, n_compounds, eval_fraction)
+    _check_params(seed=seed, n_compounds=n_compounds, eval_fraction=eval_fraction)
     rng = random.Random(seed)
     plans = _plan(rng, n_compounds)
     rendered = {plan.id: _render(rng, plan) for plan in plans}
@@ -501,9 +507,8 @@ def synthesize(out_dir: Path, *, seed: int = 0, n_compounds: int = 80, eval_frac
     The same arguments give byte-identical files. An existing `out_dir` is replaced
     only if it is empty or an earlier output (it has synth.json).
     """
-    _check_params(seed, n_compounds, eval_fraction)
+    domain = generate(seed=seed, n_compounds=n_compounds, eval_fraction=eval_fraction)
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
-    domain = generate(seed=seed, n_compounds=n_compounds, eval_fraction=eval_fraction)
     _publish(domain, out_dir)
     return domain.summary

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 ONSETS = (
     "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z",
-    "br", "dr", "gr", "kr", "pr", "tr", "st", "sk", "qu", "th", "sh", "bl", "fl", "gl", "pl", "sl",
+    "br", "dr", "gr", "kr", "pr", "tr", "st", "sk", "th", "sh", "bl", "fl", "gl", "pl", "sl",
 )  # fmt: skip
 VOWELS = ("a", "e", "i", "o", "u")
 CODAS = ("", "l", "m", "n", "r", "s", "x", "k")
@@ -148,12 +148,14 @@ FILLERS: dict[str, tuple[str, ...]] = {
         "In the {tissue}, {protein} is among the main proteins involved in {process}.",
     ),
     "gene.variants": (
-        "Prescribers should know the {s} genotype before giving {compounds}, because some of its alleles rule these compounds out.",
+        "Prescribers should know the {s} genotype before giving {compounds}, "
+        "because some of its alleles rule these compounds out.",
         "Variants of {s} matter for prescribing: they affect treatment with {compounds}.",
         "Genotyping of {s} is advised before treatment with {compounds}.",
     ),
     "gene.clinical": (
-        "Population frequencies of its alleles differ several-fold between regions, so local genotype data are preferred.",
+        "Population frequencies of its alleles differ several-fold between regions, "
+        "so local genotype data are preferred.",
         "Rare loss of {protein} activity has been linked to slower clearance of several medicines.",
         "Animal models lacking {protein} develop normally but handle a number of drugs differently.",
     ),
@@ -163,8 +165,10 @@ FILLERS: dict[str, tuple[str, ...]] = {
         "Combined use of {p} with {v} has been studied in healthy volunteers.",
     ),
     "interaction.monitor": (
-        "Patients on the combination should be reviewed within {days} days of starting it, and the interaction is rated {severity}.",
-        "The interaction is rated {severity}; once {p} is stopped, the usual dose of {v} can be resumed after {days} days.",
+        "Patients on the combination should be reviewed within {days} days of starting it, "
+        "and the interaction is rated {severity}.",
+        "The interaction is rated {severity}; once {p} is stopped, "
+        "the usual dose of {v} can be resumed after {days} days.",
         "Rated {severity}, the effect wears off within {days} days of stopping {p}.",
     ),
     "interaction.advice": (
