@@ -16,11 +16,13 @@ from typing import Any
 import torch
 import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 from adaptlab.errors import UserError
 from adaptlab.models.presets import Family
 
 MANIFEST = "adaptlab.yaml"
+hf_logging.disable_progress_bar()  # per-file loading bars would drown adaptlab's own output
 
 
 def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model") -> Path:

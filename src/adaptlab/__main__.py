@@ -1,0 +1,5 @@
+"""`python -m adaptlab` (and `torchrun -m adaptlab pretrain ...`)."""
+
+from adaptlab.cli import main
+
+main()

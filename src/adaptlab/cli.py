@@ -1,0 +1,219 @@
+"""The `adaptlab` command line: parse, call, print. Heavy imports happen inside commands
+so that `adaptlab --help` stays instant."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from adaptlab.errors import UserError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Adapt language models to a domain and measure which adaptation wins.")
+corpus_app = typer.Typer(no_args_is_help=True, help="Read, clean, dedup and split text; make the synthetic domain.")
+tokenizer_app = typer.Typer(no_args_is_help=True, help="Train tokenizers.")
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(tokenizer_app, name="tokenizer")
+out = Console(soft_wrap=True)
+
+
+@corpus_app.command("prepare")
+def corpus_prepare(
+    inputs: Annotated[list[Path], typer.Argument(help="Files or folders (.txt, .md, .jsonl), read recursively.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl, summary.json.")],
+    text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
+    min_chars: Annotated[int, typer.Option(help="Drop documents shorter than this after cleaning.")] = 200,
+    validation_fraction: Annotated[float, typer.Option(help="Share of documents held out.")] = 0.05,
+    near_dup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard similarity that counts as duplicate.")] = 0.8,
+    seed: int = 0,
+) -> None:
+    """Normalize, filter, deduplicate (exact and MinHash) and split a corpus by document."""
+    from adaptlab.corpus.prepare import prepare_corpus
+
+    summary = prepare_corpus(inputs, out_dir, text_field=text_field, min_chars=min_chars,
+                             validation_fraction=validation_fraction, near_dup_threshold=near_dup_threshold, seed=seed)
+    for line in summary.lines():
+        out.print(line, highlight=False)
+
+
+@corpus_app.command("synth")
+def corpus_synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for docs/, QA and instruction files.")],
+    seed: int = 0,
+    compounds: Annotated[int, typer.Option(help="How many invented compounds.")] = 80,
+) -> None:
+    """Generate the synthetic pharmacology domain: documents, QA pairs, strict-format instructions."""
+    from adaptlab.corpus.synth import synthesize
+
+    summary = synthesize(out_dir, seed=seed, n_compounds=compounds)
+    for key, value in summary.to_dict().items():
+        out.print(f"{key}: {value}", highlight=False)
+
+
+@corpus_app.command("general")
+def corpus_general(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the prepared corpus.")],
+    seed: int = 0,
+) -> None:
+    """Prepare the built-in general English corpus (Python's own documentation text)."""
+    from adaptlab.corpus.builtin import write_general_corpus
+
+    for line in write_general_corpus(out_dir, seed=seed).lines():
+        out.print(line, highlight=False)
+
+
+@tokenizer_app.command("train")
+def tokenizer_train(
+    corpus: Annotated[Path, typer.Argument(help="A prepared corpus folder (its train split is used).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for tokenizer.json and its config.")],
+    kind: Annotated[str, typer.Option(help="bpe (byte-level), unigram (SentencePiece-style) or char.")] = "bpe",
+    vocab_size: int = 4096,
+    min_frequency: int = 2,
+) -> None:
+    """Train a tokenizer; AutoTokenizer loads the folder it writes."""
+    from adaptlab.tokenization.train import iter_corpus_texts, train_tokenizer
+
+    tok = train_tokenizer(iter_corpus_texts(corpus), kind, vocab_size, out_dir, min_frequency=min_frequency)
+    out.print(f"{kind} tokenizer with {len(tok)} tokens written to {out_dir}", highlight=False)
+
+
+@app.command("tokenize")
+def tokenize(
+    corpus: Annotated[Path, typer.Argument(help="A prepared corpus folder.")],
+    tokenizer: Annotated[Path, typer.Option(help="A tokenizer folder.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the token shards and meta.json.")],
+) -> None:
+    """Encode a prepared corpus into memory-mapped token shards."""
+    from adaptlab.tokenization.shards import encode_corpus
+    from adaptlab.tokenization.train import load_tokenizer
+
+    meta = encode_corpus(corpus, load_tokenizer(tokenizer), out_dir)
+    for split, info in meta["splits"].items():
+        out.print(f"{split}: {info['documents']} documents, {info['tokens']:,} tokens, {info['bytes']:,} bytes "
+                  f"({info['tokens'] / max(1, info['bytes']):.3f} tokens/byte)", highlight=False)
+
+
+@app.command("pretrain")
+def pretrain(
+    data: Annotated[Optional[Path], typer.Option(help="Token shards folder (from `adaptlab tokenize`).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder to write.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML settings; flags override it.")] = None,
+    family: Annotated[Optional[str], typer.Option(help="decoder, encoder or encoder-decoder.")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Preset: 1m, 10m, 30m or 100m.")] = None,
+    steps: Optional[int] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Sequences per micro-batch per process.")] = None,
+    grad_accum: Optional[int] = None,
+    seq_len: Optional[int] = None,
+    lr: Optional[float] = None,
+    warmup_steps: Optional[int] = None,
+    eval_every: Optional[int] = None,
+    checkpoint_every: Optional[int] = None,
+    patience: Annotated[Optional[int], typer.Option(help="Stop after this many evaluations without improvement.")] = None,
+    stop_on_overtrain: Annotated[Optional[bool], typer.Option("--stop-on-overtrain")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="auto (bf16 only where native), fp32 or bf16.")] = None,
+    compile: Annotated[Optional[bool], typer.Option("--compile", help="torch.compile the model.")] = None,
+    fsdp: Annotated[Optional[bool], typer.Option("--fsdp", help="Shard with FSDP2 under torchrun (default DDP).")] = None,
+    seed: Optional[int] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
+) -> None:
+    """Train a model from scratch. Under `torchrun --nproc_per_node=N` it trains data-parallel."""
+    from adaptlab.config import merge, read_yaml, validate
+    from adaptlab.train.loop import pretrain as run_pretrain
+    from adaptlab.train.settings import PretrainConfig
+
+    base = read_yaml(config) if config else {}
+    if resume and out_dir and (out_dir / "pretrain.yaml").is_file():
+        base = merge(read_yaml(out_dir / "pretrain.yaml"), base)
+    overrides = {
+        "data": str(data) if data else None, "out": str(out_dir) if out_dir else None,
+        "model": {"family": family, "size": size},
+        "train": {"steps": steps, "batch_size": batch_size, "grad_accum": grad_accum, "seq_len": seq_len, "lr": lr,
+                  "warmup_steps": warmup_steps, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
+                  "patience": patience, "stop_on_overtrain": stop_on_overtrain, "precision": precision,
+                  "compile": compile, "fsdp": fsdp, "seed": seed},
+    }
+    cfg = validate(PretrainConfig, merge(base, overrides), source=str(config) if config else "pretrain")
+    result = run_pretrain(cfg, resume=resume)
+    if result.metrics:
+        figures = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        out.print(f"step {result.steps} ({result.stopped}): {figures}", highlight=False)
+    out.print(f"{result.parameters:,} parameters, {result.tokens_per_second:,.0f} tokens/s, "
+              f"{result.wall_seconds:.0f} s; run folder {result.run_dir}", highlight=False)
+
+
+@app.command("generate")
+def generate(
+    path: Annotated[Path, typer.Argument(help="A run folder or a local Hugging Face checkpoint folder.")],
+    prompt: Annotated[list[str], typer.Option(help="Prompt text; repeat for several.")] = [""],
+    max_new_tokens: int = 64,
+    temperature: Annotated[float, typer.Option(help="0 for greedy.")] = 0.8,
+    top_k: Optional[int] = None,
+    top_p: Optional[float] = None,
+    seed: Optional[int] = None,
+) -> None:
+    """Generate continuations (KV cache on)."""
+    from adaptlab.config import validate
+    from adaptlab.engine.generate import GenerationSettings, generate as run_generate
+    from adaptlab.runs import load_model
+
+    settings = validate(GenerationSettings, {"max_new_tokens": max_new_tokens, "temperature": temperature,
+                                             "top_k": top_k, "top_p": top_p, "seed": seed}, source="generate")
+    loaded = load_model(path)
+    for text, result in zip(prompt, run_generate(loaded.model, loaded.tokenizer, prompt, settings)):
+        out.print(f"[bold]{text}[/]{result.text}" if text else result.text, highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    path: Annotated[Path, typer.Argument(help="A run folder or a local Hugging Face checkpoint folder.")],
+    text: Annotated[Optional[Path], typer.Option(help="A text file to score.")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(help="A prepared corpus folder to score.")] = None,
+    split: str = "validation",
+) -> None:
+    """Held-out loss, perplexity and bits per byte; written to the run's eval.json."""
+    from adaptlab.corpus.documents import read_documents, split_path
+    from adaptlab.evaluation.perplexity import evaluate_texts
+    from adaptlab.runs import MANIFEST, load_model, write_eval
+
+    if (text is None) == (corpus is None):
+        raise UserError("give exactly one of --text FILE or --corpus DIR")
+    if text is not None:
+        if not text.is_file():
+            raise UserError(f"{text}: no such text file")
+        try:
+            texts, source = [text.read_text(encoding="utf-8")], str(text)
+        except UnicodeDecodeError:
+            raise UserError(f"{text}: not UTF-8 text") from None
+    else:
+        texts, source = [d.text for d in read_documents(split_path(corpus, split))], f"{corpus}:{split}"
+    metrics = evaluate_texts(load_model(path), texts)
+    for key, value in metrics.items():
+        out.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", highlight=False)
+    if (path / MANIFEST).is_file():
+        write_eval(path, source, metrics)
+
+
+@app.command("quickstart")
+def quickstart(
+    out_dir: Annotated[Path, typer.Option("--out", help="Working folder (replaced on each run).")] = Path("runs/quickstart"),
+    steps: Annotated[int, typer.Option(help="Training steps (1000 take about 5 minutes on 2 cores).")] = 1000,
+) -> None:
+    """The main job on its embedded default: corpus, tokenizer, model, evaluation, samples."""
+    from adaptlab.quickstart import run_quickstart
+
+    if steps < 1:
+        raise UserError(f"--steps {steps}: must be at least 1")
+    run_quickstart(out_dir, steps=steps)
+
+
+def main() -> None:
+    """Entry point: a user's mistake is one line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except UserError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,16 @@
+"""Small settings shared by tests: a tiny model that trains in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY_MODEL = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "max_seq_len": 32}
+TINY_TRAIN = {"steps": 30, "batch_size": 8, "seq_len": 32, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 5,
+              "eval_every": 10, "eval_batches": 2, "checkpoint_every": 10, "log_every": 5}
+
+
+def tiny_config(shards: Path, out: Path, family: str = "decoder", model: dict | None = None, **train):
+    from adaptlab.train.settings import PretrainConfig
+
+    return PretrainConfig(data=shards, out=out, model={"family": family, **TINY_MODEL, **(model or {})},
+                          train={**TINY_TRAIN, **train})
