@@ -6,6 +6,7 @@ is accepted, so the CLI never shows a traceback for a typo.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,10 +24,13 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], sour
     field = ".".join(str(part) for part in err["loc"]) or "(settings)"
     if err["type"] == "extra_forbidden":
         accepted = _accepted_fields(model, err["loc"][:-1])
-        return f"{source}: unknown field {field!r}; accepted: {', '.join(accepted)}"
+        close = difflib.get_close_matches(str(err["loc"][-1]), accepted, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{source}: unknown field {field!r}{hint}; accepted: {', '.join(accepted)}"
     value = err.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    return f"{source}: {field}: {err['msg']}{shown}"
+    message = err["msg"].removeprefix("Value error, ")
+    return f"{source}: {field}: {message}{shown}"
 
 
 def _accepted_fields(model: type[BaseModel], parent: tuple) -> list[str]:

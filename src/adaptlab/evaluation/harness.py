@@ -19,13 +19,22 @@ def load_lm(run: str, device: str = "cpu", batch_size: int = 16) -> LM:
     return HFCausalLM.from_path(run, device=device, batch_size=batch_size)
 
 
+def _available(device: str | None) -> str:
+    """lm-eval asks for cuda by default; fall back to the CPU where there is none."""
+    import torch
+
+    if device and (not device.startswith("cuda") or torch.cuda.is_available()):
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class AdaptlabHarnessLM(HarnessLM):
     """Delegates lm-eval's requests to any adaptlab LM."""
 
     def __init__(self, run: str, batch_size: int | str = 16, device: str | None = None, **_: Any):
         super().__init__()
         size = 16 if str(batch_size).startswith("auto") else int(batch_size)
-        self.lm = load_lm(run, device=device or "cpu", batch_size=size)
+        self.lm = load_lm(run, device=_available(device), batch_size=size)
 
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         return self.lm.loglikelihood([req.args for req in requests])

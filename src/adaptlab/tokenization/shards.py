@@ -98,7 +98,7 @@ def read_meta(shard_dir: Path) -> dict:
     """The meta.json of a shard folder; an error naming the folder if it is not one."""
     path = Path(shard_dir) / META_FILE
     if not path.is_file():
-        raise UserError(f"{shard_dir}: not a token shard folder (no {META_FILE}); run the encode step first")
+        raise UserError(f"{shard_dir}: not a token shard folder (no {META_FILE}); run `adaptlab tokenize` first")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -65,8 +65,10 @@ def wrap_model(model: torch.nn.Module, env: DistEnv, fsdp: bool) -> torch.nn.Mod
     if fsdp:
         from torch.distributed.fsdp import fully_shard
 
-        for module in model.modules():
-            if type(module).__name__.endswith(("DecoderLayer", "Layer", "Block")) and module is not model:
+        # Shard each transformer block (transformers names them in _no_split_modules), then the rest.
+        blocks = set(getattr(model, "_no_split_modules", None) or [])
+        for module in reversed(list(model.modules())):
+            if type(module).__name__ in blocks and module is not model:
                 fully_shard(module)
         return fully_shard(model)
     from torch.nn.parallel import DistributedDataParallel

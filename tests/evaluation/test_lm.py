@@ -1,0 +1,89 @@
+"""The LM interface over a trained decoder: scores agree with each other and with the model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from adaptlab.errors import UserError
+from adaptlab.evaluation.perplexity import causal_metrics, evaluate_texts
+from adaptlab.lm import HFCausalLM, settings_from_gen_kwargs
+from adaptlab.runs import load_model
+
+TEXT = "The standard dose of the compound is taken twice."
+
+
+@pytest.fixture(scope="module")
+def lm(decoder_run) -> HFCausalLM:
+    return HFCausalLM.from_path(decoder_run, batch_size=3)
+
+
+def _manual_logprob(lm: HFCausalLM, ids: list[int]) -> float:
+    with torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([ids[:-1]])).logits[0]
+    return F.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None]).sum().item()
+
+
+def test_rolling_equals_continuation_from_empty_context_and_the_model(lm):
+    ids = [lm.prefix_id, *lm.encode(TEXT)]
+    assert len(ids) <= lm.max_length + 1
+    (rolling,) = lm.loglikelihood_rolling([TEXT])
+    ((from_empty, _),) = lm.loglikelihood([("", TEXT)])
+    assert rolling == pytest.approx(_manual_logprob(lm, ids), abs=1e-4)
+    assert from_empty == pytest.approx(rolling, abs=1e-4)
+
+
+def test_long_text_is_scored_in_disjoint_windows(lm):
+    text = " ".join([TEXT] * 8)
+    windows = lm.rolling_windows(text)
+    assert len(windows) > 2 and sum(n for _, n in windows) == len(lm.encode(text))
+    (rolling,) = lm.loglikelihood_rolling([text])
+    assert rolling == pytest.approx(sum(_manual_logprob(lm, seq) for seq, _ in windows), abs=1e-3)
+
+
+def test_batching_with_padding_does_not_change_scores(lm):
+    requests = [("The compound", " is taken"), ("A", " gene"), ("Long context " * 5, "and more words here")]
+    together = lm.loglikelihood(requests)
+    alone = [lm.loglikelihood([r])[0] for r in requests]
+    for (a, _), (b, _) in zip(together, alone):
+        assert a == pytest.approx(b, abs=1e-4)
+
+
+def test_greedy_flag_marks_the_greedy_continuation(lm):
+    context = "The compound"
+    (greedy,) = lm.generate_until([(context, {"until": ["\n\n"], "max_gen_toks": 4, "do_sample": False})])
+    assert greedy
+    ((_, is_greedy),) = lm.loglikelihood([(context, greedy)])
+    assert is_greedy
+    ((_, other),) = lm.loglikelihood([(context, greedy + " zzqx")])
+    assert not other
+
+
+def test_causal_metrics_relate_loss_perplexity_and_bits_per_byte(lm):
+    metrics = causal_metrics(lm, [TEXT, TEXT.upper()])
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
+    expected_bpb = metrics["loss"] * metrics["tokens"] / metrics["bytes"] / math.log(2)
+    assert metrics["bits_per_byte"] == pytest.approx(expected_bpb)
+    assert metrics["bytes"] == 2 * len(TEXT.encode())
+
+
+def test_gen_kwargs_translate_to_settings():
+    greedy = settings_from_gen_kwargs({"until": "\n", "max_gen_toks": 7, "do_sample": False})
+    assert (greedy.stop, greedy.max_new_tokens, greedy.temperature) == (["\n"], 7, 0.0)
+    sampled = settings_from_gen_kwargs({"do_sample": True, "temperature": 0.7, "top_p": 0.9})
+    assert (sampled.temperature, sampled.top_p) == (0.7, 0.9)
+
+
+def test_non_causal_models_get_objective_loss(tmp_path, shards_dir):
+    from adaptlab.train.loop import pretrain
+    from helpers import tiny_config
+
+    pretrain(tiny_config(shards_dir, tmp_path / "enc", family="encoder", steps=5, eval_every=5), progress=False)
+    loaded = load_model(tmp_path / "enc")
+    with pytest.raises(UserError, match="not a causal language model"):
+        HFCausalLM(loaded.model, loaded.tokenizer)
+    metrics = evaluate_texts(loaded, [TEXT * 4])
+    assert metrics["objective"] == "masked" and 0 < metrics["loss"] < 10

@@ -1,0 +1,75 @@
+"""The command line end to end, and its one-line errors for a user's mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from adaptlab.cli import app
+from helpers import TINY_MODEL, TINY_TRAIN
+
+runner = CliRunner()
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_pipeline_from_folder_to_samples(tmp_path):
+    _ok("corpus", "synth", "--out", str(tmp_path / "synth"), "--compounds", "12")
+    out = _ok("corpus", "prepare", str(tmp_path / "synth" / "docs"), "--out", str(tmp_path / "corpus"),
+              "--validation-fraction", "0.2")
+    assert "train" in out and "validation" in out
+    _ok("tokenizer", "train", str(tmp_path / "corpus"), "--out", str(tmp_path / "tok"), "--vocab-size", "400")
+    out = _ok("tokenize", str(tmp_path / "corpus"), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "shards"))
+    assert "tokens/byte" in out
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"model": TINY_MODEL, "train": {**TINY_TRAIN, "steps": 12}}))
+    run = tmp_path / "run"
+    out = _ok("pretrain", "--config", str(config), "--data", str(tmp_path / "shards"), "--out", str(run),
+              "--eval-every", "6")
+    assert "step 12 (completed)" in out and "val_bits_per_byte" in out
+    # --resume reads the run's own settings; raising --steps continues training.
+    out = _ok("pretrain", "--out", str(run), "--resume", "--steps", "14")
+    assert "step 14 (completed)" in out
+    out = _ok("generate", str(run), "--prompt", "The compound", "--max-new-tokens", "5", "--seed", "1")
+    assert out.startswith("The compound")
+    out = _ok("eval", str(run), "--corpus", str(tmp_path / "corpus"))
+    assert "bits_per_byte" in out
+    assert "validation" in json.loads((run / "eval.json").read_text())
+
+
+def _cli_error(*args: str, cwd=None) -> str:
+    proc = subprocess.run([sys.executable, "-m", "adaptlab", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("setup", "args", "expected"), [
+    ({"bad.yaml": "train:\n  stepz: 3\n"}, ["pretrain", "--config", "bad.yaml", "--data", "s", "--out", "o"],
+     "unknown field 'train.stepz' (did you mean 'steps'?); accepted: steps, batch_size"),
+    ({"bad.yaml": "model:\n  size: 7m\n"}, ["pretrain", "--config", "bad.yaml", "--data", "s", "--out", "o"],
+     "model.size: Input should be '1m', '10m', '30m' or '100m'"),
+    ({"empty/.keep": ""}, ["corpus", "prepare", "empty", "--out", "c"], "no readable documents in empty (accepted: .txt, .md, .jsonl)"),
+    ({}, ["generate", "missing-run"], "missing-run: no such run or model folder"),
+    ({}, ["eval", "."], "give exactly one of --text FILE or --corpus DIR"),
+    ({}, ["pretrain", "--data", "nowhere", "--out", "o"], "nowhere"),
+    ({"bad.yaml": "- a list\n"}, ["pretrain", "--config", "bad.yaml"], "expected a mapping of settings"),
+    ({}, ["corpus", "prepare", "x", "--out", "c", "--validation-fraction", "1.5"], "validation_fraction=1.5"),
+])
+def test_user_mistakes_get_one_line_and_exit_code_2(tmp_path, setup, args, expected):
+    for name, content in setup.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    assert expected in _cli_error(*args, cwd=tmp_path)
