@@ -1,0 +1,328 @@
+"""nanoGPT's CPU shakespeare-char run, reproduced through adaptlab's own training stack.
+
+What it does
+    Trains a character-level tokenizer on tinyshakespeare (65 characters + 21 specials),
+    splits the text 90/10 by position as nanoGPT does, encodes both splits into token
+    shards and pretrains a 4-layer, 128-wide, 4-head decoder (Llama-style, SwiGLU ffn 344,
+    the same FLOPs as GPT-2's 4x MLP) with nanoGPT's recipe: 2000 steps of 12 x 64 tokens,
+    lr 1e-3 -> 1e-4 cosine after 100 warmup steps, weight decay 0.1, beta2 0.99, clip 1.0,
+    validation loss over 200 batches every 500 steps. It also measures this machine's fp32
+    matmul peak (square matmuls, before and after training, best of both).
+
+How to read it
+    - tokens/s is the median of the loop's per-log-window figures (training only), the
+      first window (warm-up, compilation) left out; the windows right after an evaluation
+      also carry its time, outliers the median ignores. ms/iter = tokens per step / tokens/s.
+    - MFU = model FLOPs per token x tokens/s / measured peak, with nanoGPT's estimate
+      (PaLM appendix B): 6N + 12 L H Q T, N = parameters except the input embedding.
+    - The machine is shared and noisy: compare MFU ratios (our MFU / nanoGPT's MFU, each
+      against its own run's peak) rather than raw tokens/s across runs.
+    - Figures are printed, never asserted.
+
+Usage (from the repo root)
+    .venv/bin/python benchmarks/pretrain.py [--iters 2000] [--compile] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adaptlab.corpus.documents import Document, write_documents
+from adaptlab.models.presets import ModelConfig, SpecialIds, build_model, count_parameters
+from adaptlab.tokenization.shards import encode_corpus
+from adaptlab.tokenization.train import train_tokenizer
+from adaptlab.train.distributed import init_distributed
+from adaptlab.train.loop import RunResult, pretrain
+from adaptlab.train.metrics import read_metrics
+from adaptlab.train.settings import PretrainConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+MODEL = {"family": "decoder", "hidden_size": 128, "num_layers": 4, "num_heads": 4, "max_seq_len": 64, "dropout": 0.0}
+TRAIN = {
+    "batch_size": 12, "seq_len": 64, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 100, "weight_decay": 0.1,
+    "beta2": 0.99, "grad_clip": 1.0, "eval_batches": 200, "checkpoint_every": 10_000, "log_every": 50,
+    "seed": 1337,
+}
+PEAK_SIZES = (1024, 1536, 2048)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """nanoGPT's figures for this configuration, measured on a machine like this one."""
+
+    mode: str
+    ms_per_iter: float
+    tokens_per_second: float
+    mfu: float
+
+
+NANOGPT = {False: Reference("eager", 61.8, 12_400, 0.39), True: Reference("torch.compile", 55.9, 13_700, 0.44)}
+NANOGPT_PEAK_GFLOPS = 150.0
+NANOGPT_VAL_LOSS = 1.88  # published, at step 2000
+NANOGPT_VAL_LOSS_HERE = 1.886  # its own train.py, rerun on this machine
+
+
+# --- data ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreparedData:
+    shards: Path
+    meta: dict[str, Any]  # the shards' meta.json: vocab size, tokens and bytes per split
+    special_ids: SpecialIds
+
+
+def prepare_shards(text_path: Path, workdir: Path) -> PreparedData:
+    """Char tokenizer over the whole text, 90/10 positional split, token shards of both splits."""
+    text = text_path.read_text(encoding="utf-8")
+    tok_dir, corpus_dir, shards_dir = workdir / "tokenizer", workdir / "corpus", workdir / "shards"
+    tokenizer = train_tokenizer([text], "char", vocab_size=1000, out_dir=tok_dir.resolve())
+    cut = int(len(text) * 0.9)
+    for split, part in (("train", text[:cut]), ("validation", text[cut:])):
+        write_documents(corpus_dir / f"{split}.jsonl", [Document(id=f"tinyshakespeare-{split}", text=part)])
+    meta = encode_corpus(corpus_dir, tokenizer, shards_dir, progress=False)
+    ids = SpecialIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
+    return PreparedData(shards_dir, meta, ids)
+
+
+# --- peak ---------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_gflops(n: int, device: torch.device, warmup: int = 2, reps: int = 5) -> float:
+    """Best-of-`reps` fp32 GFLOP/s of an n x n matmul (2 n^3 FLOPs)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    out = torch.empty(n, n, device=device)
+    for _ in range(warmup):
+        torch.mm(a, b, out=out)
+    _sync(device)
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def measure_peak(device: torch.device) -> float:
+    return max(matmul_gflops(n, device) for n in PEAK_SIZES)
+
+
+# --- model FLOPs --------------------------------------------------------------------
+@dataclass(frozen=True)
+class FlopsEstimate:
+    parameters: int  # all of them
+    non_embedding: int  # N: all but the input embedding table (the output head stays: it is a matmul)
+    per_token: float  # 6N + 12 L H Q T
+
+
+def model_flops(model_cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seq_len: int) -> FlopsEstimate:
+    model = build_model(model_cfg, vocab_size, ids)
+    total = count_parameters(model)
+    embedding = model.get_input_embeddings().weight
+    tied = embedding is model.get_output_embeddings().weight
+    n = total if tied else total - embedding.numel()  # tied: the shared table is the head, as in nanoGPT
+    head_dim = model_cfg.hidden // model_cfg.heads
+    per_token = 6 * n + 12 * model_cfg.layers * model_cfg.heads * head_dim * seq_len
+    return FlopsEstimate(total, n, float(per_token))
+
+
+# --- run ----------------------------------------------------------------------------
+def make_config(shards: Path, run_dir: Path, iters: int, eval_every: int, use_compile: bool) -> PretrainConfig:
+    train = {**TRAIN, "steps": iters, "eval_every": min(eval_every, iters), "compile": use_compile}
+    return PretrainConfig(data=shards, out=run_dir, model=MODEL, train=train)
+
+
+def median_training_throughput(metrics_path: Path) -> float:
+    """Median tokens/s over the loop's log windows (training only), the first one left out.
+
+    The first window holds the warm-up (and with --compile the compilation), as nanoGPT
+    leaves its first iterations out of MFU; the median shrugs off the windows that follow
+    an evaluation, whose time the loop counts in them.
+    """
+    values = [r["tokens_per_second"] for r in read_metrics(metrics_path) if "tokens_per_second" in r]
+    return statistics.median(values[1:] or values)
+
+
+def last_logged_train_loss(metrics_path: Path) -> tuple[float, int]:
+    """Mean training loss of the last log window, and how many steps that window held."""
+    logged = [r for r in read_metrics(metrics_path) if "tokens_per_second" in r]
+    previous_step = logged[-2]["step"] if len(logged) > 1 else 0
+    return logged[-1]["train_loss"], logged[-1]["step"] - previous_step
+
+
+def collect_figures(cfg: PretrainConfig, result: RunResult, flops: FlopsEstimate, peaks: list[float],
+                    other_cores: float | None, meta: dict[str, Any]) -> dict[str, Any]:
+    tc = cfg.train
+    tokens_per_step = tc.batch_size * tc.grad_accum * tc.seq_len
+    tps = median_training_throughput(result.run_dir / "metrics.jsonl")
+    peak = max(peaks)
+    mfu = flops.per_token * tps / (peak * 1e9)
+    ref = NANOGPT[tc.compile]
+    final_loss, final_steps = last_logged_train_loss(result.run_dir / "metrics.jsonl")
+    return {
+        "mode": ref.mode,
+        "device": _device_name(),
+        "threads": torch.get_num_threads(),
+        "other_processes_cpu_cores": other_cores,
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "vocab_size": meta["vocab_size"],
+        "train_tokens": meta["splits"]["train"]["tokens"],
+        "validation_tokens": meta["splits"]["validation"]["tokens"],
+        "parameters": flops.parameters,
+        "non_embedding_parameters": flops.non_embedding,
+        "flops_per_token": flops.per_token,
+        "tokens_per_second": tps,
+        "ms_per_iter": tokens_per_step / tps * 1000,
+        "tokens_per_second_whole_run": result.tokens_per_second,
+        "peak_gflops": peak,
+        "peak_gflops_before_after": peaks,
+        "mfu": mfu,
+        "val_loss": {str(h["step"]): h["val_loss"] for h in result.history},
+        "val_bits_per_byte": {str(h["step"]): h.get("val_bits_per_byte") for h in result.history},
+        "final_train_loss": final_loss,
+        "final_train_loss_steps": final_steps,
+        "wall_seconds": result.wall_seconds,
+        "nanogpt": {"mode": ref.mode, "ms_per_iter": ref.ms_per_iter, "tokens_per_second": ref.tokens_per_second,
+                    "mfu": ref.mfu, "peak_gflops": NANOGPT_PEAK_GFLOPS, "val_loss": NANOGPT_VAL_LOSS,
+                    "val_loss_here": NANOGPT_VAL_LOSS_HERE},
+        "mfu_ratio": mfu / ref.mfu,
+        "tokens_per_second_ratio": tps / ref.tokens_per_second,
+    }
+
+
+class OtherCpuMeter:
+    """CPU time that other processes used while training ran, in cores (Linux /proc/stat; else None).
+
+    Near 0 means the run had the machine to itself; with 2 cores, even ~0.5 makes the
+    threads of a 2-thread run wait on each other and slows it far more than that share.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        try:
+            fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(fields) - fields[3] - fields[4]  # user..steal, less idle and iowait (guest is within user)
+        own = os.times()
+        return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, time.perf_counter()
+
+    def cores(self) -> float | None:
+        end = self._sample()
+        if self._start is None or end is None:
+            return None
+        busy, own, wall = (b - a for a, b in zip(self._start, end))
+        return max(0.0, (busy - own) / wall)
+
+
+def _device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+# --- report -------------------------------------------------------------------------
+def print_report(fig: dict[str, Any], cfg: PretrainConfig, console: Console) -> None:
+    ref = fig["nanogpt"]
+    tc = cfg.train
+    table = Table(title=f"pretrain benchmark: shakespeare-char, {fig['steps']} steps, {fig['mode']}, "
+                        f"{fig['device']}, {fig['threads']} threads")
+    for column, justify in (("figure", "left"), ("adaptlab", "right"), (f"nanoGPT ({ref['mode']})", "right"),
+                            ("ratio", "right")):
+        table.add_column(column, justify=justify)
+    table.add_row("tokens/s (median, training)", f"{fig['tokens_per_second']:,.0f}",
+                  f"{ref['tokens_per_second']:,.0f}", f"{fig['tokens_per_second_ratio']:.2f}")
+    table.add_row("ms / iter", f"{fig['ms_per_iter']:.1f}", f"{ref['ms_per_iter']:.1f}", "")
+    table.add_row("MFU", f"{fig['mfu']:.1%}", f"{ref['mfu']:.0%}", f"{fig['mfu_ratio']:.2f}")
+    before, after = fig["peak_gflops_before_after"]
+    table.add_row("fp32 matmul peak GFLOP/s", f"{fig['peak_gflops']:.0f} ({before:.0f} / {after:.0f})",
+                  f"{ref['peak_gflops']:.0f}", "")
+    table.add_row("model FLOPs / token", f"{fig['flops_per_token'] / 1e6:.2f} M", "", "")
+    last = str(fig["steps"])
+    for step, loss in fig["val_loss"].items():
+        theirs = f"{ref['val_loss']:.2f} ({ref['val_loss_here']:.3f} here) @2000" if step == last else ""
+        table.add_row(f"val loss @ {step}", f"{loss:.3f}", theirs, "")
+    table.add_row(f"train loss (mean of last {fig['final_train_loss_steps']} steps)", f"{fig['final_train_loss']:.3f}",
+                  "", "")
+    table.add_row("tokens/s (whole run, incl. eval)", f"{fig['tokens_per_second_whole_run']:,.0f}", "", "")
+    table.add_row("wall time, training loop", f"{fig['wall_seconds']:.1f} s", "", "")
+    console.print(f"data: vocab {fig['vocab_size']}, {fig['train_tokens']:,} train tokens, "
+                  f"{fig['validation_tokens']:,} validation tokens; {fig['parameters']:,} parameters")
+    if fig["other_processes_cpu_cores"] is not None:
+        console.print(f"other processes used {fig['other_processes_cpu_cores']:.2f} of {os.cpu_count()} CPUs "
+                      "while training ran (near 0: the figures are clean; higher: they are depressed)")
+    console.print(table)
+    L, H, T = cfg.model.layers, cfg.model.heads, tc.seq_len
+    Q = cfg.model.hidden // H
+    console.print(f"FLOPs/token = 6N + 12·L·H·Q·T = 6·{fig['non_embedding_parameters']:,} + 12·{L}·{H}·{Q}·{T} "
+                  f"= {fig['flops_per_token']:,.0f}")
+    console.print(f"  N = all {fig['parameters']:,} parameters minus the input embedding (the output head, a real "
+                  "matmul, stays)")
+    console.print(f"MFU = FLOPs/token × tokens/s ÷ peak = {fig['flops_per_token']:,.0f} × "
+                  f"{fig['tokens_per_second']:,.0f} ÷ {fig['peak_gflops']:.1f}e9 = {fig['mfu']:.1%}")
+    console.print(f"our MFU / nanoGPT's MFU = {fig['mfu_ratio']:.2f}   (the fair comparison on a shared machine)")
+    console.print(f"our tokens/s / nanoGPT's = {fig['tokens_per_second_ratio']:.2f}")
+
+
+# --- entry point --------------------------------------------------------------------
+def main(
+    iters: Annotated[int, typer.Option(min=1, help="training steps (nanoGPT: 2000)")] = 2000,
+    use_compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
+    data: Annotated[Path, typer.Option(help="tinyshakespeare text file")] = DEFAULT_DATA,
+    eval_every: Annotated[int, typer.Option(min=1, help="steps between evaluations (capped at --iters)")] = 500,
+    workdir: Annotated[Path | None, typer.Option(help="where data and the run go (default: a temp dir)")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the temp workdir")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON here")] = None,
+) -> None:
+    """Pretrain nanoGPT's shakespeare-char model with adaptlab and print throughput, MFU and losses."""
+    if not data.is_file():
+        raise typer.BadParameter(f"{data}: no such file", param_hint="--data")
+    temporary = workdir is None
+    root = Path(tempfile.mkdtemp(prefix="adaptlab-bench-")) if temporary else workdir
+    root.mkdir(parents=True, exist_ok=True)
+    err = Console(stderr=True)
+    try:
+        prepared = prepare_shards(data, root)
+        env = init_distributed()  # sets the thread count pretrain will use, so the peak is measured alike
+        peaks = [measure_peak(env.device)]
+        run_dir = root / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
+        cfg = make_config(prepared.shards, run_dir, iters, eval_every, use_compile)
+        err.print(f"training {iters} steps in {run_dir} ...")
+        meter = OtherCpuMeter()
+        result = pretrain(cfg, progress=sys.stderr.isatty())
+        other_cores = meter.cores()
+        peaks.append(measure_peak(env.device))
+        flops = model_flops(cfg.model, prepared.meta["vocab_size"], prepared.special_ids, cfg.train.seq_len)
+        figures = collect_figures(cfg, result, flops, peaks, other_cores, prepared.meta)
+        print_report(figures, cfg, Console(width=None if sys.stdout.isatty() else 120))
+        if json_path:
+            json_path.write_text(json.dumps(figures, indent=2) + "\n")
+    finally:
+        if temporary and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+        elif temporary:
+            err.print(f"kept {root}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
