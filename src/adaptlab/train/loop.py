@@ -42,7 +42,7 @@ class RunResult:
     steps: int
     stopped: str
     metrics: dict[str, float]
-    tokens_per_second: float
+    tokens_per_second: float  # training steps only, evaluation and checkpoints excluded
     wall_seconds: float
     parameters: int
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -90,6 +90,28 @@ class _Interrupt:
     def __exit__(self, *_: Any) -> None:
         if self._enabled:
             signal.signal(signal.SIGINT, self._previous)
+
+
+class _TrainClock:
+    """Seconds spent in training steps only, overall and since the last log."""
+
+    def __init__(self) -> None:
+        self.train_seconds = 0.0
+        self._window = 0.0
+        self._mark = time.perf_counter()
+
+    def restart(self) -> None:
+        self._mark = time.perf_counter()
+
+    def lap(self) -> None:
+        now = time.perf_counter()
+        self.train_seconds += now - self._mark
+        self._window += now - self._mark
+        self._mark = now
+
+    def take_window(self) -> float:
+        window, self._window = self._window, 0.0
+        return window
 
 
 @contextmanager
@@ -254,32 +276,30 @@ class Trainer:
         tokens_per_step = tc.batch_size * tc.grad_accum * env.world_size * tc.seq_len
         stopped = "completed"
         started = time.perf_counter()
-        window_start, window_steps, window_loss = time.perf_counter(), 0, torch.zeros((), device=env.device)
+        clock = _TrainClock()
+        window_steps, window_loss = 0, torch.zeros((), device=env.device)
         eval_train_loss, eval_steps = 0.0, 0
-        tokens_per_second = 0.0
         steps_at_start = self.step
         with _Interrupt(enabled=not env.distributed) as interrupt, \
                 _progress(self.progress, tc.steps, self.step) as show:
+            clock.restart()
             while self.step < tc.steps:
                 window_loss += self.train_step()
                 window_steps += 1
+                clock.lap()
                 if self.step % tc.log_every == 0 or self.step == tc.steps:
-                    elapsed = time.perf_counter() - window_start
                     loss = self._mean_over_ranks((window_loss / window_steps).item())
-                    tokens_per_second = tokens_per_step * window_steps / elapsed
+                    tokens_per_second = tokens_per_step * window_steps / max(clock.take_window(), 1e-9)
                     eval_train_loss += loss * window_steps
                     eval_steps += window_steps
-                    record = {"step": self.step, "train_loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
-                              "tokens_per_second": tokens_per_second}
-                    self._record(record)
+                    self._record({"step": self.step, "train_loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
+                                  "tokens_per_second": tokens_per_second})
                     show(completed=self.step, info=f"loss {loss:.3f}  {tokens_per_second:,.0f} tok/s")
-                    window_start, window_steps, window_loss = time.perf_counter(), 0, torch.zeros((), device=env.device)
+                    window_steps, window_loss = 0, torch.zeros((), device=env.device)
                 if self.step % tc.eval_every == 0 or self.step == tc.steps:
-                    train_loss = eval_train_loss / max(1, eval_steps)
+                    reason = self._after_eval(eval_train_loss / max(1, eval_steps))
                     eval_train_loss, eval_steps = 0.0, 0
-                    reason = self._after_eval(train_loss)
-                    if reason:
-                        stopped = reason
+                    stopped = reason or stopped
                 if self.step % tc.checkpoint_every == 0 and stopped == "completed":
                     self.checkpoint()
                 if self.on_step:
@@ -288,16 +308,16 @@ class Trainer:
                     stopped = "interrupted"
                 if stopped != "completed":
                     break
+                clock.restart()  # evaluation and checkpoints do not count as training time
         self.checkpoint()
-        wall = time.perf_counter() - started
-        final = self.history[-1] if self.history else {}
+        final = {k: v for k, v in (self.history[-1] if self.history else {}).items() if k != "step"}
         if stopped != "interrupted":
             self.export()
-        if self.env.is_main and stopped == "interrupted":
+        elif self.env.is_main:
             console.print(f"interrupted at step {self.step}; checkpoint saved — continue with --resume")
-        tps = tokens_per_step * (self.step - steps_at_start) / wall if wall > 0 else tokens_per_second
-        return RunResult(self.run_dir, self.step, stopped, {k: v for k, v in final.items() if k != "step"},
-                         tps, wall, self.parameters, self.history)
+        trained = tokens_per_step * (self.step - steps_at_start)
+        return RunResult(self.run_dir, self.step, stopped, final, trained / max(clock.train_seconds, 1e-9),
+                         time.perf_counter() - started, self.parameters, self.history)
 
     def _record(self, record: dict[str, Any]) -> None:
         if self.log:
