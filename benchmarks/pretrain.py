@@ -11,12 +11,14 @@ What it does
 
 How to read it
     - tokens/s is the median of the loop's per-log-window figures (training only), the
-      first window (warm-up, compilation) left out; the windows right after an evaluation
-      also carry its time, outliers the median ignores. ms/iter = tokens per step / tokens/s.
+      first window (warm-up, compilation) left out; evaluation and checkpoints are not
+      counted. ms/iter = tokens per step / tokens/s.
     - MFU = model FLOPs per token x tokens/s / measured peak, with nanoGPT's estimate
       (PaLM appendix B): 6N + 12 L H Q T, N = parameters except the input embedding.
-    - The machine is shared and noisy: compare MFU ratios (our MFU / nanoGPT's MFU, each
-      against its own run's peak) rather than raw tokens/s across runs.
+    - The machine is shared and noisy: the fair figure is the in-run baseline — nanoGPT's
+      model and step (nanogpt_reference.py) timed beside adaptlab's on the same batches,
+      alternating short rounds in this process. MFU against each run's own peak is the
+      comparison with nanoGPT's published-here figures.
     - Figures are printed, never asserted.
 
 Usage (from the repo root)
@@ -43,14 +45,19 @@ from rich.table import Table
 
 from adaptlab.corpus.documents import Document, write_documents
 from adaptlab.models.presets import ModelConfig, SpecialIds, build_model, count_parameters
-from adaptlab.tokenization.shards import encode_corpus
+from adaptlab.tokenization.shards import encode_corpus, load_split
 from adaptlab.tokenization.train import train_tokenizer
 from adaptlab.train.distributed import init_distributed
-from adaptlab.train.loop import RunResult, pretrain
+from adaptlab.train.batches import TokenWindows, step_generator
+from adaptlab.train.loop import RunResult, make_optimizer, pretrain
+from adaptlab.train.objectives import CausalLM
 from adaptlab.train.metrics import read_metrics
 from adaptlab.train.settings import PretrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nanogpt_reference as nanogpt  # noqa: E402  (the in-run baseline beside this script)
+
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 MODEL = {"family": "decoder", "hidden_size": 128, "num_layers": 4, "num_heads": 4, "max_seq_len": 64, "dropout": 0.0}
@@ -144,6 +151,61 @@ def model_flops(model_cfg: ModelConfig, vocab_size: int, ids: SpecialIds, seq_le
     return FlopsEstimate(total, n, float(per_token))
 
 
+# --- in-run baseline -----------------------------------------------------------------
+def _timed(step, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - start) / n * 1000
+
+
+def interleaved_step_times(cfg: PretrainConfig, prepared: PreparedData, use_compile: bool, rounds: int = 7,
+                           steps: int = 25) -> dict[str, float]:
+    """Median ms per training step of adaptlab's model and of nanoGPT's, alternated in this process.
+
+    All train on the same real batches with their own optimizer set-up; alternating
+    short rounds puts them under the same machine noise, so their ratios are fair.
+    nanoGPT is timed eager (its documented CPU recipe, --compile=False) and, when this
+    run compiles, compiled too.
+    """
+    tc = cfg.train
+    windows = TokenWindows(load_split(prepared.shards, "train"), tc.seq_len + 1)
+    batch = windows.sample(tc.batch_size, step_generator(tc.seed, 0))
+    ours = build_model(cfg.model, prepared.meta["vocab_size"], prepared.special_ids)
+    ours_opt = make_optimizer(ours, tc, torch.device("cpu"))
+    ours_fwd = torch.compile(ours) if use_compile else ours
+    objective = CausalLM()
+    inputs = objective.make_batch(batch, step_generator(tc.seed, 0))
+
+    def ours_step() -> None:
+        objective.loss(ours_fwd, inputs).backward()
+        torch.nn.utils.clip_grad_norm_(ours.parameters(), tc.grad_clip)
+        ours_opt.step()
+        ours_opt.zero_grad(set_to_none=True)
+
+    first_char = int(batch.min())  # characters follow the specials: shift them to nanoGPT's 0-based ids
+    shifted = batch - first_char
+    x, y = shifted[:, :-1].contiguous(), shifted[:, 1:].contiguous()  # as nanoGPT's get_batch stacks them
+
+    def nanogpt_step(compiled: bool):
+        model = nanogpt.GPT(prepared.meta["vocab_size"] - first_char, tc.seq_len, cfg.model.layers,
+                            cfg.model.heads, cfg.model.hidden)
+        opt = nanogpt.configure_optimizer(model, tc.weight_decay, tc.lr, (tc.beta1, tc.beta2))
+        fwd = torch.compile(model) if compiled else model
+        return lambda: nanogpt.train_step(fwd, opt, x, y, tc.grad_clip)
+
+    contenders = {"adaptlab": ours_step, "nanogpt_eager": nanogpt_step(False)}
+    if use_compile:
+        contenders["nanogpt_compiled"] = nanogpt_step(True)
+    for step in contenders.values():
+        _timed(step, 10)
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, step in contenders.items():
+            times[name].append(_timed(step, steps))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 # --- run ----------------------------------------------------------------------------
 def make_config(shards: Path, run_dir: Path, iters: int, eval_every: int, use_compile: bool) -> PretrainConfig:
     train = {**TRAIN, "steps": iters, "eval_every": min(eval_every, iters), "compile": use_compile}
@@ -154,8 +216,7 @@ def median_training_throughput(metrics_path: Path) -> float:
     """Median tokens/s over the loop's log windows (training only), the first one left out.
 
     The first window holds the warm-up (and with --compile the compilation), as nanoGPT
-    leaves its first iterations out of MFU; the median shrugs off the windows that follow
-    an evaluation, whose time the loop counts in them.
+    leaves its first iterations out of MFU.
     """
     values = [r["tokens_per_second"] for r in read_metrics(metrics_path) if "tokens_per_second" in r]
     return statistics.median(values[1:] or values)
@@ -169,7 +230,7 @@ def last_logged_train_loss(metrics_path: Path) -> tuple[float, int]:
 
 
 def collect_figures(cfg: PretrainConfig, result: RunResult, flops: FlopsEstimate, peaks: list[float],
-                    other_cores: float | None, meta: dict[str, Any]) -> dict[str, Any]:
+                    other_cores: float | None, meta: dict[str, Any], baseline: dict[str, float]) -> dict[str, Any]:
     tc = cfg.train
     tokens_per_step = tc.batch_size * tc.grad_accum * tc.seq_len
     tps = median_training_throughput(result.run_dir / "metrics.jsonl")
@@ -206,6 +267,8 @@ def collect_figures(cfg: PretrainConfig, result: RunResult, flops: FlopsEstimate
                     "val_loss_here": NANOGPT_VAL_LOSS_HERE},
         "mfu_ratio": mfu / ref.mfu,
         "tokens_per_second_ratio": tps / ref.tokens_per_second,
+        "in_run_step_ms": baseline,
+        "in_run_speed_ratio": {name: ms / baseline["adaptlab"] for name, ms in baseline.items() if name != "adaptlab"},
     }
 
 
@@ -264,7 +327,7 @@ def print_report(fig: dict[str, Any], cfg: PretrainConfig, console: Console) -> 
         table.add_row(f"val loss @ {step}", f"{loss:.3f}", theirs, "")
     table.add_row(f"train loss (mean of last {fig['final_train_loss_steps']} steps)", f"{fig['final_train_loss']:.3f}",
                   "", "")
-    table.add_row("tokens/s (whole run, incl. eval)", f"{fig['tokens_per_second_whole_run']:,.0f}", "", "")
+    table.add_row("tokens/s (mean over the run, training steps)", f"{fig['tokens_per_second_whole_run']:,.0f}", "", "")
     table.add_row("wall time, training loop", f"{fig['wall_seconds']:.1f} s", "", "")
     console.print(f"data: vocab {fig['vocab_size']}, {fig['train_tokens']:,} train tokens, "
                   f"{fig['validation_tokens']:,} validation tokens; {fig['parameters']:,} parameters")
@@ -282,6 +345,12 @@ def print_report(fig: dict[str, Any], cfg: PretrainConfig, console: Console) -> 
                   f"{fig['tokens_per_second']:,.0f} ÷ {fig['peak_gflops']:.1f}e9 = {fig['mfu']:.1%}")
     console.print(f"our MFU / nanoGPT's MFU = {fig['mfu_ratio']:.2f}   (the fair comparison on a shared machine)")
     console.print(f"our tokens/s / nanoGPT's = {fig['tokens_per_second_ratio']:.2f}")
+    step = fig["in_run_step_ms"]
+    console.print(f"in-run baseline (same batches, alternated rounds): adaptlab {fig['mode']} step "
+                  f"{step['adaptlab']:.1f} ms")
+    for name, ratio in fig["in_run_speed_ratio"].items():
+        console.print(f"  vs {name.replace('_', ' ')} step {step[name]:.1f} ms -> adaptlab speed / nanoGPT's = "
+                      f"{ratio:.2f}")
 
 
 # --- entry point --------------------------------------------------------------------
@@ -313,7 +382,9 @@ def main(
         other_cores = meter.cores()
         peaks.append(measure_peak(env.device))
         flops = model_flops(cfg.model, prepared.meta["vocab_size"], prepared.special_ids, cfg.train.seq_len)
-        figures = collect_figures(cfg, result, flops, peaks, other_cores, prepared.meta)
+        err.print("timing adaptlab's and nanoGPT's training steps side by side ...")
+        baseline = interleaved_step_times(cfg, prepared, use_compile)
+        figures = collect_figures(cfg, result, flops, peaks, other_cores, prepared.meta, baseline)
         print_report(figures, cfg, Console(width=None if sys.stdout.isatty() else 120))
         if json_path:
             json_path.write_text(json.dumps(figures, indent=2) + "\n")

@@ -4,6 +4,7 @@ every objective and for one process or many under torchrun."""
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -182,8 +183,6 @@ class Trainer:
     def _maybe_compile(self, model: torch.nn.Module) -> torch.nn.Module:
         if not self.tc.compile:
             return model
-        import os
-
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.run_dir.resolve() / ".inductor-cache"))
         return torch.compile(model)
 
