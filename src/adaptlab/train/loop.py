@@ -363,7 +363,8 @@ class Trainer:
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
         if (self.run_dir / "metrics.jsonl").exists():
-            plot_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curve.png", title=self.run_dir.name)
+            title = f"{self.run_dir} ({self.family}, {self.parameters:,} parameters)"
+            plot_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curve.png", title=title)
 
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True,

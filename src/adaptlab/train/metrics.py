@@ -46,7 +46,7 @@ def plot_loss_curves(metrics_path: Path, png_path: Path, title: str = "") -> Pat
     import matplotlib.pyplot as plt
 
     records = read_metrics(metrics_path)
-    train = [(r["step"], r["train_loss"]) for r in records if "train_loss" in r]
+    train = [(r["step"], r["train_loss"]) for r in records if "lr" in r]  # per-log records, not eval summaries
     val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     if train:
