@@ -43,7 +43,12 @@ def test_pipeline_from_folder_to_samples(tmp_path):
     assert out.startswith("The compound")
     out = _ok("eval", str(run), "--corpus", str(tmp_path / "corpus"))
     assert "bits_per_byte" in out
-    assert "validation" in json.loads((run / "eval.json").read_text())
+    assert str(tmp_path / "corpus") + ":validation" in json.loads((run / "eval.json").read_text())
+    # A plain Hugging Face checkpoint folder works too (and has no eval.json to write).
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("The standard dose of the compound is taken twice a day.")
+    out = _ok("eval", str(run / "model"), "--text", str(held_out))
+    assert "bytes: 55" in out and not (run / "model" / "eval.json").exists()
 
 
 def _cli_error(*args: str, cwd=None) -> str:

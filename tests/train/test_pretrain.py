@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -99,3 +101,17 @@ def test_overtraining_warns_and_can_stop(shards_dir, tmp_path, monkeypatch):
 def test_too_long_sequence_is_a_clear_error(shards_dir, tmp_path):
     with pytest.raises(UserError, match="seq_len 64 exceeds model.max_seq_len 32"):
         pretrain(tiny_config(shards_dir, tmp_path / "run", seq_len=64), progress=False)
+
+
+def test_ctrl_c_checkpoints_the_current_step_and_resume_finishes(shards_dir, tmp_path):
+    def press_ctrl_c(step: int) -> None:
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = pretrain(tiny_config(shards_dir, tmp_path / "run", steps=20), progress=False, on_step=press_ctrl_c)
+    assert stopped.stopped == "interrupted" and stopped.steps == 7
+    assert json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 7
+    assert not (tmp_path / "run" / "model").exists()
+    finished = pretrain(tiny_config(shards_dir, tmp_path / "run", steps=20), progress=False, resume=True)
+    assert finished.stopped == "completed" and finished.steps == 20
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

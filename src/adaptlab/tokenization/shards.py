@@ -63,7 +63,7 @@ def encode_corpus(
         "dtype": dtype.name,
         "vocab_size": len(tokenizer),
         "eos_token_id": tokenizer.eos_token_id,
-        "tokenizer": tokenizer.name_or_path or None,
+        "tokenizer": _tokenizer_location(tokenizer),
         "splits": {},
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +92,14 @@ def encode_corpus(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return meta
+
+
+def _tokenizer_location(tokenizer: PreTrainedTokenizerFast) -> str | None:
+    """An absolute path where the tokenizer was saved, so training can find it from any folder."""
+    name = tokenizer.name_or_path
+    if not name:
+        return None
+    return str(Path(name).resolve()) if Path(name).is_dir() else name
 
 
 def read_meta(shard_dir: Path) -> dict:

@@ -137,10 +137,9 @@ class Trainer:
         self.progress = progress and env.is_main
         self.on_step = on_step
         meta = read_meta(cfg.data)
-        tok_path = Path(cfg.tokenizer) if cfg.tokenizer else Path(meta["tokenizer"])
-        if not tok_path.is_absolute() and not tok_path.exists():
-            tok_path = Path(cfg.data) / tok_path
-        self.tokenizer = load_tokenizer(tok_path)
+        if not (cfg.tokenizer or meta.get("tokenizer")):
+            raise UserError(f"{cfg.data}: its meta.json names no tokenizer folder; set `tokenizer:` in the settings")
+        self.tokenizer = load_tokenizer(Path(cfg.tokenizer or meta["tokenizer"]))
         self._check_run_dir(resume)
         torch.manual_seed(self.tc.seed)
         ids = SpecialIds(pad=self.tokenizer.pad_token_id, bos=self.tokenizer.bos_token_id,

@@ -59,3 +59,10 @@ class PretrainConfig(BaseModel):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     tokenizer: Path | None = Field(default=None, description="defaults to the tokenizer named in the shards' meta.json")
+
+    @model_validator(mode="after")
+    def _context_fits_training_windows(self) -> PretrainConfig:
+        """Unless set, the model's context is the training window length."""
+        if "max_seq_len" not in self.model.model_fields_set:
+            self.model.max_seq_len = self.train.seq_len
+        return self
