@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from adaptlab.engine.generate import GenerationSettings, cut_at_stop, generate
 from adaptlab.errors import UserError
@@ -48,3 +49,22 @@ def test_stop_strings_cut_the_text():
 def test_prompt_too_long_for_the_budget_is_a_clear_error(loaded):
     with pytest.raises(UserError, match="leaves no room for a prompt"):
         generate(loaded.model, loaded.tokenizer, ["x"], GenerationSettings(max_new_tokens=64))
+
+
+def test_encoder_decoder_generates_and_encoder_only_refuses(tokenizer_dir):
+    from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
+    from adaptlab.tokenization.train import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_dir)
+    ids = SpecialIds(tok.pad_token_id, tok.bos_token_id, tok.eos_token_id)
+    small = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "max_seq_len": 32}
+    t5 = build_model(ModelConfig(family="encoder-decoder", **small), len(tok), ids).eval()
+    (out,) = generate(t5, tok, ["The compound"], GenerationSettings(max_new_tokens=6, temperature=0))
+    source = torch.tensor([tok("The compound", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]])
+    direct = t5.generate(input_ids=source, max_new_tokens=6, do_sample=False)[0].tolist()
+    expected = [t for t in direct if t != tok.pad_token_id]
+    expected = expected[: expected.index(tok.eos_token_id)] if tok.eos_token_id in expected else expected
+    assert out.tokens == expected
+    bert = build_model(ModelConfig(family="encoder", **small), len(tok), ids).eval()
+    with pytest.raises(UserError, match="encoder-only model and cannot generate"):
+        generate(bert, tok, ["The compound"], GenerationSettings(max_new_tokens=6))
