@@ -71,6 +71,7 @@ def _cli_error(*args: str, cwd=None) -> str:
     ({}, ["eval", "."], "give exactly one of --text FILE or --corpus DIR"),
     ({}, ["pretrain", "--data", "nowhere", "--out", "o"], "nowhere"),
     ({"bad.yaml": "- a list\n"}, ["pretrain", "--config", "bad.yaml"], "expected a mapping of settings"),
+    ({}, ["finetune", "--data", "s", "--out", "o", "--method", "lora"], "finetune starts from a base: pass --base"),
     ({}, ["corpus", "prepare", "x", "--out", "c", "--validation-fraction", "1.5"], "validation_fraction=1.5"),
 ])
 def test_user_mistakes_get_one_line_and_exit_code_2(tmp_path, setup, args, expected):

@@ -98,11 +98,17 @@ def tokenize(
                   f"({info['tokens'] / max(1, info['bytes']):.3f} tokens/byte)", highlight=False)
 
 
-@app.command("pretrain")
-def pretrain(
+def train(
+    ctx: typer.Context,
     data: Annotated[Optional[Path], typer.Option(help="Token shards folder (from `adaptlab tokenize`).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder to write.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML settings; flags override it.")] = None,
+    base: Annotated[Optional[Path], typer.Option(help="Run or checkpoint folder to start from.")] = None,
+    method: Annotated[Optional[str], typer.Option(help="full, lora, dora, ia3, prefix or prompt.")] = None,
+    r: Annotated[Optional[int], typer.Option("--r", help="LoRA/DoRA rank.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="LoRA/DoRA alpha.")] = None,
+    target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names to adapt.")] = None,
+    virtual_tokens: Annotated[Optional[int], typer.Option(help="Prefix/prompt tuning length.")] = None,
     family: Annotated[Optional[str], typer.Option(help="decoder, encoder or encoder-decoder.")] = None,
     size: Annotated[Optional[str], typer.Option(help="Preset: 1m, 10m, 30m or 100m.")] = None,
     steps: Optional[int] = None,
@@ -121,29 +127,57 @@ def pretrain(
     seed: Optional[int] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
 ) -> None:
-    """Train a model from scratch. Under `torchrun --nproc_per_node=N` it trains data-parallel."""
     from adaptlab.config import merge, read_yaml, validate
-    from adaptlab.train.loop import pretrain as run_pretrain
+    from adaptlab.train.loop import pretrain as run_training
     from adaptlab.train.settings import PretrainConfig
 
-    base = read_yaml(config) if config else {}
+    settings = read_yaml(config) if config else {}
     if resume and out_dir and (out_dir / "pretrain.yaml").is_file():
-        base = merge(read_yaml(out_dir / "pretrain.yaml"), base)
+        settings = merge(read_yaml(out_dir / "pretrain.yaml"), settings)
+    adapter = None
+    if method and method != "full":
+        targets = [t.strip() for t in target_modules.split(",")] if target_modules else None
+        adapter = {"method": method, "r": r, "alpha": alpha, "target_modules": targets,
+                   "num_virtual_tokens": virtual_tokens}
     overrides = {
         "data": str(data) if data else None, "out": str(out_dir) if out_dir else None,
+        "base": str(base) if base else None, "adapter": adapter,
         "model": {"family": family, "size": size},
         "train": {"steps": steps, "batch_size": batch_size, "grad_accum": grad_accum, "seq_len": seq_len, "lr": lr,
                   "warmup_steps": warmup_steps, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
                   "patience": patience, "stop_on_overtrain": stop_on_overtrain, "precision": precision,
                   "compile": compile, "fsdp": fsdp, "seed": seed},
     }
-    cfg = validate(PretrainConfig, merge(base, overrides), source=str(config) if config else "pretrain")
-    result = run_pretrain(cfg, resume=resume)
+    merged = merge(settings, overrides)
+    if ctx.info_name == "finetune" and not merged.get("base"):
+        raise UserError("finetune starts from a base: pass --base RUN_OR_CHECKPOINT (or use `adaptlab pretrain`)")
+    cfg = validate(PretrainConfig, merged, source=str(config) if config else ctx.info_name)
+    result = run_training(cfg, resume=resume)
     if result.metrics:
         figures = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
         out.print(f"step {result.steps} ({result.stopped}): {figures}", highlight=False)
-    out.print(f"{result.parameters:,} parameters, {result.tokens_per_second:,.0f} tokens/s, "
-              f"{result.wall_seconds:.0f} s; run folder {result.run_dir}", highlight=False)
+    share = result.trainable_parameters / result.parameters
+    out.print(f"{result.parameters:,} parameters ({result.trainable_parameters:,} trained, {share:.2%}), "
+              f"{result.tokens_per_second:,.0f} tokens/s, {result.wall_seconds:.0f} s; run folder {result.run_dir}",
+              highlight=False)
+
+
+app.command("pretrain", help="Train a model from scratch (or from --base: continued pretraining). "
+                             "Under `torchrun --nproc_per_node=N` it trains data-parallel.")(train)
+app.command("finetune", help="Adapt a base model on a domain's token shards: --method full (continued "
+                             "pretraining), lora, dora, ia3, prefix or prompt (peft).")(train)
+
+
+@app.command("merge")
+def merge_adapter(
+    run: Annotated[Path, typer.Argument(help="A run folder holding a LoRA/DoRA adapter.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder for the merged full model.")],
+) -> None:
+    """Fold a LoRA adapter into its base weights: a plain model folder any tool loads."""
+    from adaptlab.adapt.merge import merge_lora
+
+    merge_lora(run, out_dir)
+    out.print(f"merged model written to {out_dir}", highlight=False)
 
 
 @app.command("generate")

@@ -98,7 +98,8 @@ class HFCausalLM(LM):
             pad = self.tokenizer.pad_token_id or 0
             ids = torch.tensor([seq[:-1] + [pad] * (width - len(seq) + 1) for seq, _ in chunk], device=self.device)
             with torch.no_grad():
-                logprobs = F.log_softmax(self.model(input_ids=ids, use_cache=False).logits.float(), dim=-1)
+                logits = self.model(input_ids=ids, use_cache=False).logits[:, -ids.size(1) :]  # past virtual tokens
+                logprobs = F.log_softmax(logits.float(), dim=-1)
             for row, (seq, n) in enumerate(chunk):
                 positions = torch.arange(len(seq) - 1 - n, len(seq) - 1, device=self.device)
                 targets = torch.tensor(seq[-n:], device=self.device)

@@ -25,10 +25,28 @@ MANIFEST = "adaptlab.yaml"
 hf_logging.disable_progress_bar()  # per-file loading bars would drown adaptlab's own output
 
 
-def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model") -> Path:
+def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model", base: Path | None = None) -> Path:
+    """`kind: hf` for a full model folder; `kind: peft` for an adapter folder over `base`."""
+    manifest: dict[str, Any] = {"kind": "peft" if base else "hf", "family": family, "model": model}
+    if base:
+        manifest["base"] = str(Path(base).resolve())
     path = run_dir / MANIFEST
-    path.write_text(yaml.safe_dump({"kind": "hf", "family": family, "model": model}, sort_keys=False))
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     return path
+
+
+def write_cost(run_dir: Path, cost: dict[str, Any]) -> Path:
+    """What training this run cost (parameters trained, memory, time, artifact size)."""
+    path = run_dir / "cost.json"
+    path.write_text(json.dumps(cost, indent=2))
+    return path
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_eval(run_dir: Path, section: str, metrics: dict[str, Any]) -> Path:
@@ -42,17 +60,26 @@ def write_eval(run_dir: Path, section: str, metrics: dict[str, Any]) -> Path:
     return path
 
 
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    manifest = Path(path) / MANIFEST
+    if not manifest.is_file():
+        return None
+    data = yaml.safe_load(manifest.read_text()) or {}
+    if data.get("kind") not in ("hf", "peft") or "model" not in data or (data["kind"] == "peft" and "base" not in data):
+        raise UserError(f"{manifest}: unsupported run manifest {data!r}; accepted kinds: hf, peft (with base)")
+    return data
+
+
 def resolve_model_dir(path: Path) -> Path:
     """The save_pretrained folder behind a run folder or a checkpoint folder."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such run or model folder")
-    manifest = path / MANIFEST
-    if manifest.is_file():
-        data = yaml.safe_load(manifest.read_text()) or {}
-        if data.get("kind") != "hf" or "model" not in data:
-            raise UserError(f"{manifest}: unsupported run kind {data.get('kind')!r}; accepted: hf")
-        path = path / data["model"]
+    manifest = read_manifest(path)
+    if manifest is not None:
+        path = path / manifest["model"]
+        if manifest["kind"] == "peft":
+            return path
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: not a run folder (no {MANIFEST}) nor a model folder (no config.json)")
     return path
@@ -78,6 +105,13 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Model and tokenizer from a run folder or a local Hugging Face checkpoint folder (no hub)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    manifest = read_manifest(Path(path)) if Path(path).is_dir() else None
+    if manifest is not None and manifest["kind"] == "peft":
+        from adaptlab.adapt.peft_methods import load_adapter
+
+        base = load_model(Path(manifest["base"]), device=device)
+        adapter_dir = resolve_model_dir(path)
+        return LoadedModel(load_adapter(base.model, adapter_dir), base.tokenizer, base.family, adapter_dir)
     model_dir = resolve_model_dir(path)
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     family = family_from_config(config)

@@ -18,15 +18,14 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
-from transformers import PreTrainedModel
 
 from adaptlab.errors import UserError
-from adaptlab.models.presets import SpecialIds, build_model, count_parameters
-from adaptlab.runs import write_eval, write_run_manifest
+from adaptlab.models.presets import count_parameters
+from adaptlab.runs import peak_rss_mb, write_cost, write_eval, write_run_manifest
 from adaptlab.tokenization.shards import load_split, read_meta
-from adaptlab.tokenization.train import load_tokenizer
 from adaptlab.train.batches import TokenWindows, slice_batch, step_generator
 from adaptlab.train.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from adaptlab.train.initial import initial_model
 from adaptlab.train.distributed import DistEnv, all_reduce_sum, init_distributed, shutdown, wrap_model
 from adaptlab.train.metrics import MetricsLog, loss_metrics, plot_loss_curves
 from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
@@ -46,6 +45,7 @@ class RunResult:
     tokens_per_second: float  # training steps only, evaluation and checkpoints excluded
     wall_seconds: float
     parameters: int
+    trainable_parameters: int
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -136,27 +136,23 @@ class Trainer:
         self.run_dir = Path(cfg.out)
         self.progress = progress and env.is_main
         self.on_step = on_step
-        meta = read_meta(cfg.data)
-        if not (cfg.tokenizer or meta.get("tokenizer")):
-            raise UserError(f"{cfg.data}: its meta.json names no tokenizer folder; set `tokenizer:` in the settings")
-        self.tokenizer = load_tokenizer(Path(cfg.tokenizer or meta["tokenizer"]))
+        self.meta = read_meta(cfg.data)
         self._check_run_dir(resume)
-        torch.manual_seed(self.tc.seed)
-        ids = SpecialIds(pad=self.tokenizer.pad_token_id, bos=self.tokenizer.bos_token_id,
-                         eos=self.tokenizer.eos_token_id)
-        self.model: PreTrainedModel = build_model(cfg.model, len(self.tokenizer), ids)
-        self.family = cfg.model.family
-        if self.tc.seq_len > cfg.model.max_seq_len and self.family != "encoder-decoder":
-            raise UserError(f"train.seq_len {self.tc.seq_len} exceeds model.max_seq_len {cfg.model.max_seq_len}")
+        start = initial_model(cfg, self.meta)
+        self.model, self.tokenizer, self.family, self.base_dir = start.model, start.tokenizer, start.family, start.base_dir
+        if start.context is not None and self.tc.seq_len > start.context:
+            raise UserError(f"train.seq_len {self.tc.seq_len} exceeds the model's context of {start.context} tokens "
+                            "(model.max_seq_len)")
         self.objective: Objective = objective_for(
             self.family, self.tokenizer, self.model, mlm_probability=self.tc.mlm_probability,
             noise_density=self.tc.noise_density, mean_span_length=self.tc.mean_span_length)
         window = self.objective.window_length(self.tc.seq_len)
         self.train_windows = TokenWindows(load_split(cfg.data, "train"), window, f"{cfg.data} (train)")
         self.val_windows = TokenWindows(load_split(cfg.data, "validation"), window, f"{cfg.data} (validation)")
-        val = meta["splits"]["validation"]
+        val = self.meta["splits"]["validation"]
         self.val_tokens_per_byte = val["tokens"] / val["bytes"] if self.family == "decoder" and val["bytes"] else None
         self.parameters = count_parameters(self.model)
+        self.trainable_parameters = count_parameters(self.model, trainable_only=True)
         self.autocast_dtype = resolve_precision(self.tc.precision, env.device)
         self.model.to(env.device)
         self.wrapped = wrap_model(self.model, env, self.tc.fsdp)
@@ -277,7 +273,7 @@ class Trainer:
         clock = _TrainClock()
         window_steps, window_loss = 0, torch.zeros((), device=env.device)
         eval_train_loss, eval_steps = 0.0, 0
-        steps_at_start = self.step
+        steps_at_start = self.steps_at_start = self.step
         with _Interrupt(enabled=not env.distributed) as interrupt, \
                 _progress(self.progress, tc.steps, self.step) as show:
             clock.restart()
@@ -310,12 +306,12 @@ class Trainer:
         self.checkpoint()
         final = {k: v for k, v in (self.history[-1] if self.history else {}).items() if k != "step"}
         if stopped != "interrupted":
-            self.export()
+            self.export(clock.train_seconds)
         elif self.env.is_main:
             console.print(f"interrupted at step {self.step}; checkpoint saved — continue with --resume")
         trained = tokens_per_step * (self.step - steps_at_start)
         return RunResult(self.run_dir, self.step, stopped, final, trained / max(clock.train_seconds, 1e-9),
-                         time.perf_counter() - started, self.parameters, self.history)
+                         time.perf_counter() - started, self.parameters, self.trainable_parameters, self.history)
 
     def _record(self, record: dict[str, Any]) -> None:
         if self.log:
@@ -343,27 +339,34 @@ class Trainer:
             return "early_stopping"
         return None
 
-    def export(self) -> None:
-        """The final model as a save_pretrained folder with its tokenizer, plus the run's files."""
+    def export(self, train_seconds: float) -> None:
+        """The final artifact (a save_pretrained model or a PEFT adapter folder, with the
+        tokenizer), the run manifest, eval.json, cost.json and the loss curve."""
         model_state, _ = self._full_state()
         if not self.env.is_main:
             return
         out = self.run_dir / "model"
-        plain = build_model(self.cfg.model, len(self.tokenizer),
-                            SpecialIds(self.tokenizer.pad_token_id, self.tokenizer.bos_token_id,
-                                       self.tokenizer.eos_token_id))
+        plain = initial_model(self.cfg, self.meta).model  # same structure, unsharded and uncompiled
         plain.load_state_dict(model_state)
-        plain.tie_weights()
         if getattr(plain, "generation_config", None) is not None:
             plain.generation_config.pad_token_id = self.tokenizer.pad_token_id
         plain.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
-        write_run_manifest(self.run_dir, family=self.family, model="model")
+        write_run_manifest(self.run_dir, family=self.family, model="model",
+                           base=self.base_dir if self.cfg.adapter else None)
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
+        write_cost(self.run_dir, self._cost(train_seconds, out))
         if (self.run_dir / "metrics.jsonl").exists():
             title = f"{self.run_dir} ({self.family}, {self.parameters:,} parameters)"
             plot_loss_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curve.png", title=title)
+
+    def _cost(self, train_seconds: float, artifact: Path) -> dict[str, Any]:
+        steps = max(1, self.step - self.steps_at_start)
+        return {"parameters": self.parameters, "trainable_parameters": self.trainable_parameters,
+                "trainable_share": self.trainable_parameters / self.parameters,
+                "peak_rss_mb": peak_rss_mb(), "step_seconds": train_seconds / steps,
+                "artifact_bytes": sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file())}
 
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True,

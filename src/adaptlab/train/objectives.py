@@ -42,6 +42,7 @@ class CausalLM:
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = model(input_ids=batch["input_ids"], use_cache=False).logits
+        logits = logits[:, -batch["labels"].size(1) :]  # prompt tuning prepends virtual-token positions
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), batch["labels"].reshape(-1))
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adaptlab.adapt.peft_methods import AdapterSettings
 from adaptlab.models.presets import ModelConfig
 
 
@@ -50,7 +51,8 @@ class TrainConfig(BaseModel):
 
 
 class PretrainConfig(BaseModel):
-    """A whole pretraining run: token shards in, a run folder out."""
+    """A whole training run on token shards: from scratch, or from a base (continued
+    pretraining), with all weights trained or a parameter-efficient adapter."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +61,14 @@ class PretrainConfig(BaseModel):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     tokenizer: Path | None = Field(default=None, description="defaults to the tokenizer named in the shards' meta.json")
+    base: Path | None = Field(default=None, description="run or checkpoint folder to start from (else from scratch)")
+    adapter: AdapterSettings | None = Field(default=None, description="train a peft adapter on the frozen base")
+
+    @model_validator(mode="after")
+    def _adapter_needs_a_base(self) -> PretrainConfig:
+        if self.adapter is not None and self.base is None:
+            raise ValueError("an adapter is trained on a base: set base")
+        return self
 
     @model_validator(mode="after")
     def _context_fits_training_windows(self) -> PretrainConfig:

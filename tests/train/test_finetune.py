@@ -1,0 +1,86 @@
+"""Adapting a trained base on token shards: full continued pretraining and peft methods."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from adaptlab.adapt.merge import merge_lora
+from adaptlab.config import validate
+from adaptlab.errors import UserError
+from adaptlab.runs import load_model
+from adaptlab.train.loop import pretrain
+from adaptlab.train.settings import PretrainConfig
+from helpers import tiny_config
+
+METHODS = ["full", "lora", "dora", "ia3", "prefix", "prompt"]
+
+
+def finetune_config(shards, out, base, method: str, **train) -> PretrainConfig:
+    cfg = tiny_config(shards, out, steps=20, lr=1e-2, **train).model_dump()
+    adapter = None if method == "full" else {"method": method, "r": 4, "num_virtual_tokens": 4}
+    return PretrainConfig(**{**cfg, "base": base, "adapter": adapter})
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits[:, -ids.size(1) :]
+
+
+@pytest.fixture(scope="module")
+def runs(decoder_run, shards_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("finetune")
+    return {m: (pretrain(finetune_config(shards_dir, root / m, decoder_run, m), progress=False), root / m)
+            for m in METHODS}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_lowers_validation_loss_and_reloads_without_adaptlab(method, runs, decoder_run):
+    result, run = runs[method]
+    base_val = json.loads((decoder_run / "eval.json").read_text())["validation"]["val_loss"]
+    if method == "full":  # continued pretraining of an undertrained base: a clear gain
+        assert result.history[-1]["val_loss"] < base_val - 0.1, (result.history, base_val)
+
+    cost = json.loads((run / "cost.json").read_text())
+    assert cost["trainable_parameters"] == result.trainable_parameters and cost["artifact_bytes"] > 0
+    if method == "full":
+        assert cost["trainable_share"] == 1.0
+        plain = AutoModelForCausalLM.from_pretrained(run / "model").eval()
+    else:
+        assert 0 < cost["trainable_share"] < 0.1
+        base = AutoModelForCausalLM.from_pretrained(decoder_run / "model")
+        plain = PeftModel.from_pretrained(base, run / "model").eval()
+        assert not (run / "model" / "config.json").exists()  # the artifact is the adapter alone
+    ids = torch.tensor([[3, 40, 41, 42, 43, 44]])
+    ours = load_model(run).model
+    assert torch.equal(_logits(plain, ids), _logits(ours, ids))
+    assert not torch.equal(_logits(ours, ids), _logits(load_model(decoder_run).model, ids))  # the adapter trained
+    if method != "full":  # ... and the base under it did not
+        frozen = {k.replace(".base_layer", ""): v for k, v in ours.get_base_model().state_dict().items()}
+        for key, value in load_model(decoder_run).model.state_dict().items():
+            assert torch.equal(frozen[key], value), key
+
+
+def test_lora_merges_into_a_plain_model_with_the_same_outputs(runs, tmp_path):
+    _, run = runs["lora"]
+    merge_lora(run, tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged" / "model").eval()
+    ids = torch.tensor([[3, 40, 41, 42, 43, 44]])
+    torch.testing.assert_close(_logits(merged, ids), _logits(load_model(run).model, ids), atol=1e-5, rtol=1e-5)
+    with pytest.raises(UserError, match="only LoRA/DoRA adapters merge"):
+        merge_lora(runs["ia3"][1], tmp_path / "ia3-merged")
+
+
+def test_bad_adapter_settings_are_named(decoder_run, shards_dir, tmp_path):
+    cfg = finetune_config(shards_dir, tmp_path / "a", decoder_run, "lora").model_dump()
+    with pytest.raises(UserError, match=r"unknown module 'qproj'; valid: .*q_proj"):
+        pretrain(PretrainConfig(**{**cfg, "adapter": {"target_modules": ["qproj"]}}), progress=False)
+    with pytest.raises(UserError, match=r"adapter.r 64 is larger than layer .*q_proj \(32x32\); use r <= 32"):
+        pretrain(PretrainConfig(**{**cfg, "out": tmp_path / "b", "adapter": {"r": 64, "target_modules": ["q_proj"]}}),
+                 progress=False)
+    with pytest.raises(UserError, match="an adapter is trained on a base: set base"):
+        validate(PretrainConfig, {**cfg, "base": None, "adapter": {"method": "lora"}})
