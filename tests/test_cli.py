@@ -68,7 +68,7 @@ def _cli_error(*args: str, cwd=None) -> str:
      "model.size: Input should be '1m', '10m', '30m' or '100m'"),
     ({"empty/.keep": ""}, ["corpus", "prepare", "empty", "--out", "c"], "no readable documents in empty (accepted: .txt, .md, .jsonl)"),
     ({}, ["generate", "missing-run"], "missing-run: no such run or model folder"),
-    ({}, ["eval", "."], "give exactly one of --text FILE or --corpus DIR"),
+    ({}, ["eval", "."], "give exactly one of --text FILE, --corpus DIR or --instructions FILE"),
     ({}, ["pretrain", "--data", "nowhere", "--out", "o"], "nowhere"),
     ({"bad.yaml": "- a list\n"}, ["pretrain", "--config", "bad.yaml"], "expected a mapping of settings"),
     ({}, ["finetune", "--data", "s", "--out", "o", "--method", "lora"], "finetune starts from a base: pass --base"),

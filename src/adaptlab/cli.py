@@ -109,6 +109,7 @@ def train(
     alpha: Annotated[Optional[float], typer.Option(help="LoRA/DoRA alpha.")] = None,
     target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names to adapt.")] = None,
     virtual_tokens: Annotated[Optional[int], typer.Option(help="Prefix/prompt tuning length.")] = None,
+    sft: Annotated[Optional[Path], typer.Option(help="Instruction JSONL (prompt/response or messages): SFT.")] = None,
     family: Annotated[Optional[str], typer.Option(help="decoder, encoder or encoder-decoder.")] = None,
     size: Annotated[Optional[str], typer.Option(help="Preset: 1m, 10m, 30m or 100m.")] = None,
     steps: Optional[int] = None,
@@ -142,6 +143,7 @@ def train(
     overrides = {
         "data": str(data) if data else None, "out": str(out_dir) if out_dir else None,
         "base": str(base) if base else None, "adapter": adapter,
+        "sft": {"train_file": str(sft)} if sft else None,
         "model": {"family": family, "size": size},
         "train": {"steps": steps, "batch_size": batch_size, "grad_accum": grad_accum, "seq_len": seq_len, "lr": lr,
                   "warmup_steps": warmup_steps, "eval_every": eval_every, "checkpoint_every": checkpoint_every,
@@ -208,14 +210,24 @@ def evaluate(
     text: Annotated[Optional[Path], typer.Option(help="A text file to score.")] = None,
     corpus: Annotated[Optional[Path], typer.Option(help="A prepared corpus folder to score.")] = None,
     split: str = "validation",
+    instructions: Annotated[Optional[Path], typer.Option(help="Strict-format instructions JSONL: format compliance.")] = None,
 ) -> None:
-    """Held-out loss, perplexity and bits per byte; written to the run's eval.json."""
+    """Held-out loss, perplexity and bits per byte (or format compliance); written to the run's eval.json."""
     from adaptlab.corpus.documents import read_documents, split_path
     from adaptlab.evaluation.perplexity import evaluate_texts
     from adaptlab.runs import MANIFEST, load_model, write_eval
 
+    if instructions is not None:
+        from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
+
+        result = format_compliance(load_model(path), read_instructions(instructions))
+        out.print(f"format compliance {result['format_compliance']:.3f}, exact match {result['exact_match']:.3f} "
+                  f"on {result['instructions']} instructions", highlight=False)
+        if (path / MANIFEST).is_file():
+            write_eval(path, str(instructions), result)
+        return
     if (text is None) == (corpus is None):
-        raise UserError("give exactly one of --text FILE or --corpus DIR")
+        raise UserError("give exactly one of --text FILE, --corpus DIR or --instructions FILE")
     if text is not None:
         if not text.is_file():
             raise UserError(f"{text}: no such text file")

@@ -27,10 +27,11 @@ class Start:
     base_dir: Path | None  # the base's model folder, for a run that trains an adapter
 
 
-def initial_model(cfg: PretrainConfig, meta: dict[str, Any]) -> Start:
+def initial_model(cfg: PretrainConfig, meta: dict[str, Any] | None) -> Start:
     """The model and tokenizer a run begins with (the same every call under the same seed)."""
     torch.manual_seed(cfg.train.seed)
     if cfg.base is None:
+        assert meta is not None, "a run from scratch trains on token shards"
         if not (cfg.tokenizer or meta.get("tokenizer")):
             raise UserError(f"{cfg.data}: its meta.json names no tokenizer folder; set `tokenizer:` in the settings")
         tokenizer = load_tokenizer(Path(cfg.tokenizer or meta["tokenizer"]))
@@ -39,7 +40,7 @@ def initial_model(cfg: PretrainConfig, meta: dict[str, Any]) -> Start:
         context = None if cfg.model.family == "encoder-decoder" else cfg.model.max_seq_len
         return Start(model, tokenizer, cfg.model.family, context, None)
     loaded = load_model(cfg.base)
-    if len(loaded.tokenizer) != meta["vocab_size"]:
+    if meta is not None and len(loaded.tokenizer) != meta["vocab_size"]:
         raise UserError(f"{cfg.data} was encoded with a {meta['vocab_size']}-token tokenizer but base {cfg.base} has "
                         f"{len(loaded.tokenizer)} tokens; encode the corpus with the base's tokenizer")
     model = loaded.model.train()

@@ -31,6 +31,7 @@ from adaptlab.train.metrics import MetricsLog, loss_metrics, plot_loss_curves
 from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
 from adaptlab.train.objectives import Objective, objective_for
 from adaptlab.train.schedule import lr_at
+from adaptlab.train.sft_data import PackedExamples, ensure_chat_template, split_examples
 from adaptlab.train.settings import PretrainConfig
 
 console = Console(stderr=True)
@@ -136,7 +137,7 @@ class Trainer:
         self.run_dir = Path(cfg.out)
         self.progress = progress and env.is_main
         self.on_step = on_step
-        self.meta = read_meta(cfg.data)
+        self.meta = read_meta(cfg.data) if cfg.data is not None else None
         self._check_run_dir(resume)
         start = initial_model(cfg, self.meta)
         self.model, self.tokenizer, self.family, self.base_dir = start.model, start.tokenizer, start.family, start.base_dir
@@ -146,11 +147,10 @@ class Trainer:
         self.objective: Objective = objective_for(
             self.family, self.tokenizer, self.model, mlm_probability=self.tc.mlm_probability,
             noise_density=self.tc.noise_density, mean_span_length=self.tc.mean_span_length)
-        window = self.objective.window_length(self.tc.seq_len)
-        self.train_windows = TokenWindows(load_split(cfg.data, "train"), window, f"{cfg.data} (train)")
-        self.val_windows = TokenWindows(load_split(cfg.data, "validation"), window, f"{cfg.data} (validation)")
-        val = self.meta["splits"]["validation"]
-        self.val_tokens_per_byte = val["tokens"] / val["bytes"] if self.family == "decoder" and val["bytes"] else None
+        self.train_batch, self.val_batch = self._data_sources()
+        val = self.meta["splits"]["validation"] if self.meta else None
+        self.val_tokens_per_byte = val["tokens"] / val["bytes"] if self.family == "decoder" and val and val["bytes"] \
+            else None
         self.parameters = count_parameters(self.model)
         self.trainable_parameters = count_parameters(self.model, trainable_only=True)
         self.autocast_dtype = resolve_precision(self.tc.precision, env.device)
@@ -169,6 +169,21 @@ class Trainer:
             (self.run_dir / "pretrain.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         self.log = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=self.step if resume else None) \
             if env.is_main else None
+
+    def _data_sources(self) -> tuple[Callable, Callable]:
+        """Functions (rows, generator) -> batch for training and validation."""
+        cfg = self.cfg
+        if cfg.sft is not None:
+            if self.family != "decoder":
+                raise UserError(f"supervised fine-tuning needs a decoder; base {cfg.base} is {self.family}")
+            ensure_chat_template(self.tokenizer)
+            train, val = split_examples(cfg.sft, self.tc.seed)
+            sources = [PackedExamples(part, self.tokenizer, self.tc.seq_len, cfg.sft.pack) for part in (train, val)]
+            return sources[0].sample, sources[1].sample
+        window = self.objective.window_length(self.tc.seq_len)
+        windows = [TokenWindows(load_split(cfg.data, split), window, f"{cfg.data} ({split})")
+                   for split in ("train", "validation")]
+        return tuple(lambda n, gen, w=w: self.objective.make_batch(w.sample(n, gen), gen) for w in windows)
 
     def _check_run_dir(self, resume: bool) -> None:
         has_checkpoint = (self.run_dir / CHECKPOINT_DIR).exists() or (self.run_dir / "model").exists()
@@ -226,7 +241,7 @@ class Trainer:
             group["lr"] = lr
         rows = tc.batch_size * tc.grad_accum * env.world_size
         gen = step_generator(tc.seed, self.step)
-        batch = self.objective.make_batch(self.train_windows.sample(rows, gen), gen)
+        batch = self.train_batch(rows, gen)
         torch.manual_seed(tc.seed * 1_000_003 + self.step * 1009 + env.rank)  # dropout
         self.forward_model.train()
         total = torch.zeros((), device=env.device)
@@ -250,8 +265,7 @@ class Trainer:
         tc, env = self.tc, self.env
         batches = math.ceil(tc.eval_batches / env.world_size) * env.world_size
         gen = step_generator(tc.seed, 0, stream=1)
-        windows = self.val_windows.sample(batches * tc.batch_size, gen)
-        batch = self.objective.make_batch(windows, gen)
+        batch = self.val_batch(batches * tc.batch_size, gen)
         self.forward_model.eval()
         sums = torch.zeros(2)
         for index in range(env.rank, batches, env.world_size):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adaptlab.adapt.peft_methods import AdapterSettings
 from adaptlab.models.presets import ModelConfig
+from adaptlab.train.sft_data import SFTSettings
 
 
 class TrainConfig(BaseModel):
@@ -56,13 +57,22 @@ class PretrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: Path
+    data: Path | None = Field(default=None, description="token shards (pretraining objectives)")
     out: Path
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     tokenizer: Path | None = Field(default=None, description="defaults to the tokenizer named in the shards' meta.json")
     base: Path | None = Field(default=None, description="run or checkpoint folder to start from (else from scratch)")
     adapter: AdapterSettings | None = Field(default=None, description="train a peft adapter on the frozen base")
+    sft: SFTSettings | None = Field(default=None, description="supervised fine-tuning data instead of shards")
+
+    @model_validator(mode="after")
+    def _one_kind_of_data(self) -> PretrainConfig:
+        if (self.data is None) == (self.sft is None):
+            raise ValueError("give exactly one of data (token shards) or sft (instruction JSONL)")
+        if self.sft is not None and self.base is None:
+            raise ValueError("supervised fine-tuning starts from a base: set base")
+        return self
 
     @model_validator(mode="after")
     def _adapter_needs_a_base(self) -> PretrainConfig:

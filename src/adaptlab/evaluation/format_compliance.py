@@ -1,0 +1,48 @@
+"""Behaviour on strict-format instructions: does the model answer in exactly the
+layout asked for (one XML element, one JSON line, ...)? Greedy answers to held-out
+instructions, each checked by the synthetic domain's validator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from adaptlab.corpus.synth import check_format
+from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.errors import UserError
+from adaptlab.runs import LoadedModel
+from adaptlab.train.sft_data import ensure_chat_template, render_prompt
+
+
+def read_instructions(path: Path) -> list[dict[str, Any]]:
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such instructions file")
+    records = []
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if not all(k in record for k in ("prompt", "response", "format")):
+            raise UserError(f"{path}:{lineno}: an instruction needs prompt, response and format")
+        records.append(record)
+    return records
+
+
+def format_compliance(loaded: LoadedModel, records: Sequence[dict[str, Any]], *, max_new_tokens: int = 96,
+                      batch_size: int = 16) -> dict[str, Any]:
+    """Share of answers in the required format, and share identical to the reference."""
+    tokenizer = loaded.tokenizer
+    ensure_chat_template(tokenizer)
+    prompts = [render_prompt(tokenizer, [{"role": "user", "content": r["prompt"]}]) for r in records]
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=0)
+    answers = []
+    for start in range(0, len(prompts), batch_size):
+        answers += [g.text.strip() for g in generate(loaded.model, tokenizer, prompts[start : start + batch_size],
+                                                     settings)]
+    compliant = [check_format(r["format"], a) for r, a in zip(records, answers)]
+    exact = [a == r["response"].strip() for r, a in zip(records, answers)]
+    return {"format_compliance": sum(compliant) / len(records), "exact_match": sum(exact) / len(records),
+            "instructions": len(records), "examples": [{"prompt": r["prompt"], "answer": a, "compliant": c}
+                                                      for r, a, c in list(zip(records, answers, compliant))[:3]]}

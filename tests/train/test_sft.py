@@ -1,0 +1,73 @@
+"""Supervised fine-tuning: targets are the assistant's tokens only; packing; behaviour SFT runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from adaptlab.errors import UserError
+from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
+from adaptlab.runs import load_model
+from adaptlab.tokenization.train import load_tokenizer
+from adaptlab.train.loop import pretrain
+from adaptlab.train.objectives import IGNORE
+from adaptlab.train.settings import PretrainConfig
+from adaptlab.train.sft_data import encode_example, ensure_chat_template, pack, read_examples
+from helpers import TINY_MODEL, TINY_TRAIN
+
+
+@pytest.fixture
+def tokenizer(tokenizer_dir):
+    tok = load_tokenizer(tokenizer_dir)
+    ensure_chat_template(tok)
+    return tok
+
+
+def test_only_the_assistant_tokens_and_eos_are_targets(tokenizer):
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Dose of Vorantide?"},
+                {"role": "assistant", "content": "318 mg"}, {"role": "user", "content": "And its gene?"},
+                {"role": "assistant", "content": "MWZ-53"}]
+    ids, targets = encode_example(tokenizer, messages)
+    target_text = tokenizer.decode([i for i, t in zip(ids, targets) if t and i != tokenizer.eos_token_id])
+    assert target_text == "318 mg\nMWZ-53\n"
+    assert sum(1 for i, t in zip(ids, targets) if t and i == tokenizer.eos_token_id) == 2
+    assert tokenizer.decode(ids[: targets.index(True)]).endswith("<|assistant|>\n")
+
+
+def test_packing_shares_rows_and_shifts_labels(tokenizer):
+    example = encode_example(tokenizer, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}])
+    assert 4 * len(example[0]) < 128
+    packed = pack([example] * 4, seq_len=128, pad_id=tokenizer.pad_token_id)
+    unpacked = pack([example] * 4, seq_len=128, pad_id=tokenizer.pad_token_id, pack_rows=False)
+    assert len(packed["input_ids"]) == 1 and len(unpacked["input_ids"]) == 4
+    ids, targets = example
+    row_labels = unpacked["labels"][0, : len(ids) - 1].tolist()
+    assert row_labels == [t if is_t else IGNORE for t, is_t in zip(ids[1:], targets[1:])]
+
+
+def test_bad_lines_name_file_and_line(tmp_path):
+    path = tmp_path / "sft.jsonl"
+    path.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "only a prompt"}\n')
+    with pytest.raises(UserError, match=r"sft.jsonl:2: missing field 'response' \(accepted: prompt \+ response"):
+        read_examples(path)
+    path.write_text('{"messages": [{"role": "user", "content": "a"}]}\n')
+    with pytest.raises(UserError, match=r"sft.jsonl:1: the last message must be the assistant's"):
+        read_examples(path)
+
+
+def test_behavioural_sft_trains_on_format_instructions_and_is_measured(decoder_run, corpus_dir, tmp_path):
+    synth = corpus_dir.parent / "synth"
+    cfg = PretrainConfig(out=tmp_path / "sft", base=decoder_run, sft={"train_file": synth / "instructions_train.jsonl"},
+                         model=TINY_MODEL, train={**TINY_TRAIN, "steps": 30, "seq_len": 32, "eval_every": 15})
+    result = pretrain(cfg, progress=False)
+    losses = [h["val_loss"] for h in result.history]
+    assert losses[-1] < losses[0], losses
+    assert "val_bits_per_byte" not in result.history[-1]
+    loaded = load_model(tmp_path / "sft")
+    assert loaded.tokenizer.chat_template  # the template travels with the model
+    records = read_instructions(synth / "instructions_eval.jsonl")[:4]
+    scores = format_compliance(loaded, records, max_new_tokens=8)
+    assert scores["instructions"] == 4 and 0.0 <= scores["format_compliance"] <= 1.0
+    assert json.loads((tmp_path / "sft" / "cost.json").read_text())["trainable_share"] == 1.0
