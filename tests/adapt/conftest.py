@@ -20,7 +20,9 @@ def _tiny(family: str = "decoder", hidden: int = 32, seed: int = 0):
 
 def _batch(family: str, rows: int = 3, length: int = 8, seed: int = 1) -> dict[str, torch.Tensor]:
     ids = torch.randint(4, VOCAB, (rows, length), generator=torch.Generator().manual_seed(seed))
-    return {"input_ids": ids, "decoder_input_ids": ids[:, :5].contiguous()} if family == "encoder-decoder" else {"input_ids": ids}
+    if family == "encoder-decoder":
+        return {"input_ids": ids, "decoder_input_ids": ids[:, :5].contiguous()}
+    return {"input_ids": ids}
 
 
 def _randomise(adapters: torch.nn.ModuleDict, seed: int) -> None:

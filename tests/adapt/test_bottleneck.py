@@ -154,7 +154,8 @@ def test_config_defaults_and_refusals():
 def test_unsupported_architecture_is_a_one_line_error_naming_the_supported():
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    base = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=32, n_positions=16))
+    base = GPT2LMHeadModel(GPT2Config(n_embd=16, n_layer=1, n_head=2, vocab_size=32, n_positions=16,
+                                      bos_token_id=0, eos_token_id=0))
     with pytest.raises(UserError, match=r"'gpt2'.*supported: bert, llama, t5") as err:
         AdapterModel(base)
     assert "\n" not in str(err.value)

@@ -93,7 +93,7 @@ def test_routing_mistakes_are_one_line_errors(tiny, batch, randomise):
         model.add_adapter("a")
     with pytest.raises(UserError, match="adapter name 'x.y'"):
         model.add_adapter("x.y")
-    with pytest.raises(UserError, match="names repeat"):
+    with pytest.raises(UserError, match="distinct adapter names"):
         model.forward_each(["a", "a"], **inputs)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from adaptlab.adapt import AdapterModel, BottleneckConfig
 from adaptlab.engine.generate import GenerationSettings, generate

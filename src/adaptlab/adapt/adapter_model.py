@@ -115,8 +115,8 @@ class AdapterModel(nn.Module):
         """One output per adapter (None: the bare base) for the same inputs, in one forward pass:
         the batch is repeated once per name and each copy routed through its adapter."""
         names = list(names)
-        if len(set(names)) != len(names):
-            raise UserError(f"forward_each: adapter names repeat in {names}")
+        if not names or len(set(names)) != len(names):
+            raise UserError(f"forward_each needs distinct adapter names (None for the base); got {names}")
         size = batch_size(inputs)
         with self.active([name for name in names for _ in range(size)]):
             output = self.base(**repeat_inputs(inputs, len(names)))

@@ -29,8 +29,8 @@ class Router:
         self.route: Route = None
         self._groups: list[tuple[str, torch.Tensor]] = []
 
-    def set(self, route: str | Sequence[str | None] | None) -> Route:
-        """Validate and install a route; returns it in its stored form."""
+    def set(self, route: str | Sequence[str | None] | None) -> None:
+        """Validate and install a route (a sequence is stored as a tuple)."""
         route = route if route is None or isinstance(route, str) else tuple(route)
         names = {route} if isinstance(route, str) else {n for n in route or () if n is not None}
         unknown = sorted(names - set(self.adapters))
@@ -39,7 +39,6 @@ class Router:
         self.route = route
         self._groups = [] if route is None or isinstance(route, str) else [
             (name, torch.tensor([i for i, n in enumerate(route) if n == name])) for name in sorted(names)]
-        return route
 
     def active_names(self) -> set[str]:
         route = self.route

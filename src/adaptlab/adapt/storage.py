@@ -35,18 +35,18 @@ class BaseFingerprint:
 
     architecture: str
     hidden_size: int
-    num_layers: int
+    num_layers: int  # layers that carry adapters: encoder plus decoder blocks for T5
     vocab_size: int
     weights_sha256: str  # first rows of the input embeddings and of the last layer's first weight
 
     @classmethod
     def of(cls, model: PreTrainedModel) -> BaseFingerprint:
-        last_layer = find_layers(model)[-1][1]
+        layers = find_layers(model)
         digest = hashlib.sha256()
-        for weight in (model.get_input_embeddings().weight, next(last_layer.parameters())):
+        for weight in (model.get_input_embeddings().weight, next(layers[-1][1].parameters())):
             digest.update(weight[:HASHED_ROWS].detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-        return cls(type(model).__name__, model.config.hidden_size, len(find_layers(model)),
-                   model.config.vocab_size, digest.hexdigest()[:16])
+        return cls(type(model).__name__, model.config.hidden_size, len(layers), model.config.vocab_size,
+                   digest.hexdigest()[:16])
 
     def differences(self, base: BaseFingerprint) -> list[str]:
         """'field: adapter X, this base Y' for each field where `base` differs from this one."""
@@ -87,8 +87,9 @@ def read_settings(directory: Path) -> Settings:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UserError(f"{path}: format {data.get('format') if isinstance(data, dict) else None!r}; accepted: {FORMAT}")
+    found = data.get("format") if isinstance(data, dict) else None
+    if found != FORMAT:
+        raise UserError(f"{path}: format {found!r}; accepted: {FORMAT}")
     try:
         return Settings(str(data["name"]), BottleneckConfig(**data["config"]), BaseFingerprint(**data["base"]))
     except ValidationError as exc:
