@@ -99,7 +99,7 @@ def test_overtraining_warns_and_can_stop(shards_dir, tmp_path, monkeypatch):
 
 
 def test_too_long_sequence_is_a_clear_error(shards_dir, tmp_path):
-    with pytest.raises(UserError, match="seq_len 64 exceeds model.max_seq_len 32"):
+    with pytest.raises(UserError, match=r"train.seq_len 64 exceeds the model.s context of 32 tokens"):
         pretrain(tiny_config(shards_dir, tmp_path / "run", seq_len=64), progress=False)
 
 
