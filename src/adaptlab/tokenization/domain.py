@@ -16,7 +16,6 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerFast
 
-from adaptlab.corpus.documents import read_documents, split_path
 from adaptlab.errors import UserError
 from adaptlab.models.resize import resize_for_new_tokens
 from adaptlab.runs import LoadedModel, load_model, write_run_manifest
@@ -29,6 +28,7 @@ from adaptlab.tokenization.extend import (
     tokens_per_byte,
 )
 from adaptlab.tokenization.shards import _swap_into_place
+from adaptlab.tokenization.train import iter_corpus_texts
 
 REPORT_FILE = "domain_tokens.json"
 
@@ -65,7 +65,7 @@ class ExtendReport:
             "vocab_before": self.vocab_before,
             "vocab_after": self.vocab_after,
             "measured_on": self.measured_on,
-            "tokens_per_byte": None if self.tokens_per_byte is None else dict(zip(("before", "after"), self.tokens_per_byte)),
+            "tokens_per_byte": dict(zip(("before", "after"), self.tokens_per_byte)) if self.tokens_per_byte else None,
             "reduction": self.reduction,
         }
 
@@ -103,10 +103,11 @@ def extend_model_and_tokenizer(
         raise UserError("no terms source; accepted: a prepared corpus to mine (--corpus) or a terms file (--terms)")
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
+    user_terms = read_term_list(terms_file) if terms_file is not None else None  # before the slow model load
     loaded = load_model(model_path)
     mined: list[TermCandidate] = []
-    if terms_file is not None:
-        terms, source = read_term_list(terms_file), str(terms_file)
+    if user_terms is not None:
+        terms, source = user_terms, str(terms_file)
     else:
         mined = _mine(corpus_dir, loaded.tokenizer, max_terms, min_count)
         terms, source = [c.term for c in mined], f"mined from {corpus_dir}"
@@ -120,7 +121,7 @@ def extend_model_and_tokenizer(
 
 
 def _mine(corpus_dir: Path, tokenizer: PreTrainedTokenizerFast, max_terms: int, min_count: int) -> list[TermCandidate]:
-    texts = (doc.text for doc in read_documents(split_path(corpus_dir, "train")))
+    texts = iter_corpus_texts(corpus_dir, "train")
     mined = mine_domain_terms(texts, tokenizer, max_terms=max_terms, min_count=min_count)
     if not mined:
         raise UserError(f"{corpus_dir}: nothing to mine; no word occurs {min_count}+ times and splits into "
@@ -133,7 +134,7 @@ def _measure(
 ) -> tuple[str, tuple[float, float]]:
     """Tokens per byte before and after on held-out text: the validation split, else train."""
     for split in ("validation", "train"):
-        texts = [doc.text for doc in read_documents(split_path(corpus_dir, split)) if doc.text]
+        texts = [text for text in iter_corpus_texts(corpus_dir, split) if text]
         if texts:
             return f"{corpus_dir} ({split})", (tokens_per_byte(texts, old), tokens_per_byte(texts, new))
     raise UserError(f"{corpus_dir}: the corpus has no text to measure on; accepted: a non-empty prepared corpus")

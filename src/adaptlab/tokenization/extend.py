@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers import AddedToken
+from tokenizers.decoders import Decoder
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from adaptlab.errors import UserError
@@ -111,7 +112,7 @@ def extend_tokenizer(
     else:
         new, added = _add_tokens(tokenizer, terms)
     if not added:
-        raise UserError(f"every term is already a single token ({', '.join(terms[:5])}...); nothing to add")
+        raise UserError(f"nothing to add: every term is already a single token ({', '.join(terms[:5])})")
     _check_round_trip(tokenizer, new, added)
     return new, added
 
@@ -161,14 +162,28 @@ def _check_terms(terms: Sequence[str], source: str = "terms") -> list[str]:
 
 
 def _add_tokens(tokenizer: PreTrainedTokenizerFast, terms: list[str]) -> tuple[PreTrainedTokenizerFast, list[NewToken]]:
-    """Added tokens on the raw text: " term" anywhere (its space marks the word start), and
-    "term" only as a whole word (after a newline or bracket), never inside another word."""
+    """Added tokens on the raw text: " term" after any space (it may also start a longer word,
+    "Sholelquors" -> " Sholelquor" "s"), and "term" only as a whole word (after a newline or
+    bracket). A form the decoder would garble is left out (see `_decodes_as_itself`)."""
     forms = [(term, form, form == term) for term in terms for form in (" " + term, term)]
     pieces = _encode_each(tokenizer, [form for _, form, _ in forms])
-    todo = [(term, form, whole, ids) for (term, form, whole), ids in zip(forms, pieces) if len(ids) > 1]
+    decoder = tokenizer.backend_tokenizer.decoder
+    todo = [
+        (term, form, whole, ids)
+        for (term, form, whole), ids in zip(forms, pieces)
+        if len(ids) > 1 and _decodes_as_itself(decoder, form)
+    ]
     new = _copy(tokenizer)
     new.add_tokens([AddedToken(form, single_word=whole, normalized=False) for _, form, whole, _ in todo])
     return new, [NewToken(term, form, new.convert_tokens_to_ids(form), ids) for term, form, _, ids in todo]
+
+
+def _decodes_as_itself(decoder: Decoder | None, form: str) -> bool:
+    """Whether an added token decodes to its own text. The byte-level decoder reads a token whose
+    characters all lie in its byte alphabet as bytes, so a bare "Sjögren" comes out as "Sj�gren"
+    (huggingface/tokenizers#1392, #1915); " Sjögren" is safe, as a space is not in that alphabet.
+    The token is decoded second, as Metaspace decoders strip the first token's leading space."""
+    return decoder is None or decoder.decode(["x", form]) == "x" + form
 
 
 def _add_unigram_pieces(
