@@ -39,6 +39,14 @@ def test_pipeline_from_folder_to_samples(tmp_path):
     # --resume reads the run's own settings; raising --steps continues training.
     out = _ok("pretrain", "--out", str(run), "--resume", "--steps", "14")
     assert "step 14 (completed)" in out
+    for method in ("lora", "pfeiffer"):
+        out = _ok("finetune", "--base", str(run), "--data", str(tmp_path / "shards"), "--out", str(tmp_path / method),
+                  "--method", method, "--r", "4", "--steps", "4", "--eval-every", "2", "--seq-len", "32",
+                  "--batch-size", "4")
+        assert "trained" in out and "step 4 (completed)" in out
+        assert "bits_per_byte" in _ok("eval", str(tmp_path / method), "--corpus", str(tmp_path / "corpus"))
+    _ok("merge", str(tmp_path / "lora"), "--out", str(tmp_path / "merged"))
+    assert (tmp_path / "merged" / "model" / "config.json").is_file()
     out = _ok("generate", str(run), "--prompt", "The compound", "--max-new-tokens", "5", "--seed", "1")
     assert out.startswith("The compound")
     out = _ok("eval", str(run), "--corpus", str(tmp_path / "corpus"))

@@ -20,6 +20,7 @@ tokenizer_app = typer.Typer(no_args_is_help=True, help="Train tokenizers.")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(tokenizer_app, name="tokenizer")
 out = Console(soft_wrap=True)
+BOTTLENECK_KINDS = ("houlsby", "pfeiffer", "parallel", "scaled_parallel")
 
 
 @corpus_app.command("prepare")
@@ -104,7 +105,10 @@ def train(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder to write.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML settings; flags override it.")] = None,
     base: Annotated[Optional[Path], typer.Option(help="Run or checkpoint folder to start from.")] = None,
-    method: Annotated[Optional[str], typer.Option(help="full, lora, dora, ia3, prefix or prompt.")] = None,
+    method: Annotated[Optional[str], typer.Option(
+        help="full, lora, dora, ia3, prefix, prompt (peft) or houlsby, pfeiffer, parallel, scaled_parallel "
+             "(bottleneck adapters).")] = None,
+    adapter_name: Annotated[Optional[str], typer.Option(help="Name of a bottleneck adapter.")] = None,
     r: Annotated[Optional[int], typer.Option("--r", help="LoRA/DoRA rank.")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="LoRA/DoRA alpha.")] = None,
     target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names to adapt.")] = None,
@@ -135,14 +139,16 @@ def train(
     settings = read_yaml(config) if config else {}
     if resume and out_dir and (out_dir / "pretrain.yaml").is_file():
         settings = merge(read_yaml(out_dir / "pretrain.yaml"), settings)
-    adapter = None
-    if method and method != "full":
+    adapter = bottleneck = None
+    if method in BOTTLENECK_KINDS:
+        bottleneck = {"kind": method, "r": r, "name": adapter_name}
+    elif method and method != "full":
         targets = [t.strip() for t in target_modules.split(",")] if target_modules else None
         adapter = {"method": method, "r": r, "alpha": alpha, "target_modules": targets,
                    "num_virtual_tokens": virtual_tokens}
     overrides = {
         "data": str(data) if data else None, "out": str(out_dir) if out_dir else None,
-        "base": str(base) if base else None, "adapter": adapter,
+        "base": str(base) if base else None, "adapter": adapter, "bottleneck": bottleneck,
         "sft": {"train_file": str(sft)} if sft else None,
         "model": {"family": family, "size": size},
         "train": {"steps": steps, "batch_size": batch_size, "grad_accum": grad_accum, "seq_len": seq_len, "lr": lr,
@@ -166,8 +172,9 @@ def train(
 
 app.command("pretrain", help="Train a model from scratch (or from --base: continued pretraining). "
                              "Under `torchrun --nproc_per_node=N` it trains data-parallel.")(train)
-app.command("finetune", help="Adapt a base model on a domain's token shards: --method full (continued "
-                             "pretraining), lora, dora, ia3, prefix or prompt (peft).")(train)
+app.command("finetune", help="Adapt a base model on a domain's token shards (or --sft instructions): --method "
+                             "full (continued pretraining), lora, dora, ia3, prefix, prompt, houlsby, pfeiffer, "
+                             "parallel or scaled_parallel.")(train)
 
 
 @app.command("merge")

@@ -25,9 +25,13 @@ MANIFEST = "adaptlab.yaml"
 hf_logging.disable_progress_bar()  # per-file loading bars would drown adaptlab's own output
 
 
-def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model", base: Path | None = None) -> Path:
-    """`kind: hf` for a full model folder; `kind: peft` for an adapter folder over `base`."""
-    manifest: dict[str, Any] = {"kind": "peft" if base else "hf", "family": family, "model": model}
+KINDS = ("hf", "peft", "bottleneck")
+
+
+def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model", kind: str = "hf",
+                       base: Path | None = None) -> Path:
+    """`kind: hf` for a full model folder; `peft` or `bottleneck` for an adapter folder over `base`."""
+    manifest: dict[str, Any] = {"kind": kind, "family": family, "model": model}
     if base:
         manifest["base"] = str(Path(base).resolve())
     path = run_dir / MANIFEST
@@ -65,8 +69,9 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     if not manifest.is_file():
         return None
     data = yaml.safe_load(manifest.read_text()) or {}
-    if data.get("kind") not in ("hf", "peft") or "model" not in data or (data["kind"] == "peft" and "base" not in data):
-        raise UserError(f"{manifest}: unsupported run manifest {data!r}; accepted kinds: hf, peft (with base)")
+    if data.get("kind") not in KINDS or "model" not in data or (data["kind"] != "hf" and "base" not in data):
+        raise UserError(f"{manifest}: unsupported run manifest {data!r}; accepted kinds: hf, and peft or "
+                        "bottleneck with a base")
     return data
 
 
@@ -78,7 +83,7 @@ def resolve_model_dir(path: Path) -> Path:
     manifest = read_manifest(path)
     if manifest is not None:
         path = path / manifest["model"]
-        if manifest["kind"] == "peft":
+        if manifest["kind"] != "hf":
             return path
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: not a run folder (no {MANIFEST}) nor a model folder (no config.json)")
@@ -91,6 +96,19 @@ class LoadedModel:
     tokenizer: PreTrainedTokenizerBase
     family: Family
     path: Path
+
+
+def _with_adapter(kind: str, base: PreTrainedModel, adapter_dir: Path) -> torch.nn.Module:
+    """The base under a saved adapter: a peft folder, or one of adaptlab's bottleneck adapters."""
+    if kind == "peft":
+        from adaptlab.adapt.peft_methods import load_adapter
+
+        return load_adapter(base, adapter_dir)
+    from adaptlab.adapt import AdapterModel
+
+    model = AdapterModel(base)
+    model.set_active(model.load_adapter(adapter_dir))
+    return model.eval()
 
 
 def family_from_config(config: Any) -> Family:
@@ -106,12 +124,11 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     manifest = read_manifest(Path(path)) if Path(path).is_dir() else None
-    if manifest is not None and manifest["kind"] == "peft":
-        from adaptlab.adapt.peft_methods import load_adapter
-
+    if manifest is not None and manifest["kind"] != "hf":
         base = load_model(Path(manifest["base"]), device=device)
         adapter_dir = resolve_model_dir(path)
-        return LoadedModel(load_adapter(base.model, adapter_dir), base.tokenizer, base.family, adapter_dir)
+        return LoadedModel(_with_adapter(manifest["kind"], base.model, adapter_dir), base.tokenizer, base.family,
+                           adapter_dir)
     model_dir = resolve_model_dir(path)
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     family = family_from_config(config)

@@ -17,11 +17,14 @@ from adaptlab.train.loop import pretrain
 from adaptlab.train.settings import PretrainConfig
 from helpers import tiny_config
 
-METHODS = ["full", "lora", "dora", "ia3", "prefix", "prompt"]
+METHODS = ["full", "lora", "dora", "ia3", "prefix", "prompt", "houlsby", "scaled_parallel"]
+BOTTLENECK = {"houlsby", "scaled_parallel"}
 
 
 def finetune_config(shards, out, base, method: str, **train) -> PretrainConfig:
     cfg = tiny_config(shards, out, steps=20, lr=1e-2, **train).model_dump()
+    if method in BOTTLENECK:
+        return PretrainConfig(**{**cfg, "base": base, "bottleneck": {"kind": method, "r": 4, "name": "domain"}})
     adapter = None if method == "full" else {"method": method, "r": 4, "num_virtual_tokens": 4}
     return PretrainConfig(**{**cfg, "base": base, "adapter": adapter})
 
@@ -50,6 +53,10 @@ def test_each_method_lowers_validation_loss_and_reloads_without_adaptlab(method,
     if method == "full":
         assert cost["trainable_share"] == 1.0
         plain = AutoModelForCausalLM.from_pretrained(run / "model").eval()
+    elif method in BOTTLENECK:  # adaptlab's own format: safetensors + YAML, loaded by adaptlab
+        assert 0 < cost["trainable_share"] < 0.1
+        assert {p.name for p in (run / "model").iterdir()} >= {"adapter.safetensors", "adapter.yaml"}
+        plain = load_model(run).model
     else:
         assert 0 < cost["trainable_share"] < 0.1
         base = AutoModelForCausalLM.from_pretrained(decoder_run / "model")
@@ -60,7 +67,8 @@ def test_each_method_lowers_validation_loss_and_reloads_without_adaptlab(method,
     assert torch.equal(_logits(plain, ids), _logits(ours, ids))
     assert not torch.equal(_logits(ours, ids), _logits(load_model(decoder_run).model, ids))  # the adapter trained
     if method != "full":  # ... and the base under it did not
-        frozen = {k.replace(".base_layer", ""): v for k, v in ours.get_base_model().state_dict().items()}
+        under = ours.base if method in BOTTLENECK else ours.get_base_model()
+        frozen = {k.replace(".base_layer", ""): v for k, v in under.state_dict().items()}
         for key, value in load_model(decoder_run).model.state_dict().items():
             assert torch.equal(frozen[key], value), key
 

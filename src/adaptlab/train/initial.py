@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from adaptlab.adapt import AdapterModel
+from adaptlab.adapt.bottleneck import BottleneckConfig
 from adaptlab.adapt.peft_methods import wrap_with_adapter
 from adaptlab.errors import UserError
 from adaptlab.models.presets import Family, SpecialIds, build_model
@@ -46,5 +48,9 @@ def initial_model(cfg: PretrainConfig, meta: dict[str, Any] | None) -> Start:
     model = loaded.model.train()
     if cfg.adapter is not None:
         model = wrap_with_adapter(model, cfg.adapter)
+    if cfg.bottleneck is not None:
+        model = AdapterModel(model)
+        model.add_adapter(cfg.bottleneck.name, BottleneckConfig(**cfg.bottleneck.model_dump(exclude={"name"})))
+        model.set_active(cfg.bottleneck.name)
     context = None if loaded.family == "encoder-decoder" else getattr(loaded.model.config, "max_position_embeddings", None)
     return Start(model, loaded.tokenizer, loaded.family, context, loaded.path.resolve())

@@ -364,10 +364,15 @@ class Trainer:
         plain.load_state_dict(model_state)
         if getattr(plain, "generation_config", None) is not None:
             plain.generation_config.pad_token_id = self.tokenizer.pad_token_id
-        plain.save_pretrained(out)
+        if self.cfg.bottleneck is not None:
+            plain.save_adapter(self.cfg.bottleneck.name, out)
+            kind = "bottleneck"
+        else:
+            plain.save_pretrained(out)
+            kind = "peft" if self.cfg.adapter else "hf"
         self.tokenizer.save_pretrained(out)
-        write_run_manifest(self.run_dir, family=self.family, model="model",
-                           base=self.base_dir if self.cfg.adapter else None)
+        write_run_manifest(self.run_dir, family=self.family, model="model", kind=kind,
+                           base=self.base_dir if kind != "hf" else None)
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
         write_cost(self.run_dir, self._cost(train_seconds, out))

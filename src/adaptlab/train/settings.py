@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adaptlab.adapt.bottleneck import BottleneckConfig
 from adaptlab.adapt.peft_methods import AdapterSettings
 from adaptlab.models.presets import ModelConfig
 from adaptlab.train.sft_data import SFTSettings
@@ -51,6 +52,12 @@ class TrainConfig(BaseModel):
         return self
 
 
+class BottleneckSettings(BottleneckConfig):
+    """A bottleneck adapter to train on the frozen base, under a name."""
+
+    name: str = "default"
+
+
 class PretrainConfig(BaseModel):
     """A whole training run on token shards: from scratch, or from a base (continued
     pretraining), with all weights trained or a parameter-efficient adapter."""
@@ -64,6 +71,7 @@ class PretrainConfig(BaseModel):
     tokenizer: Path | None = Field(default=None, description="defaults to the tokenizer named in the shards' meta.json")
     base: Path | None = Field(default=None, description="run or checkpoint folder to start from (else from scratch)")
     adapter: AdapterSettings | None = Field(default=None, description="train a peft adapter on the frozen base")
+    bottleneck: BottleneckSettings | None = Field(default=None, description="train a bottleneck adapter instead")
     sft: SFTSettings | None = Field(default=None, description="supervised fine-tuning data instead of shards")
 
     @model_validator(mode="after")
@@ -76,8 +84,10 @@ class PretrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _adapter_needs_a_base(self) -> PretrainConfig:
-        if self.adapter is not None and self.base is None:
+        if (self.adapter is not None or self.bottleneck is not None) and self.base is None:
             raise ValueError("an adapter is trained on a base: set base")
+        if self.adapter is not None and self.bottleneck is not None:
+            raise ValueError("train either a peft adapter or a bottleneck adapter, not both")
         return self
 
     @model_validator(mode="after")
