@@ -19,7 +19,7 @@ from adaptlab.corpus.synth import synthesize
 from adaptlab.errors import UserError
 from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
 from adaptlab.models.resize import resize_for_new_tokens
-from adaptlab.runs import load_model
+from adaptlab.runs import MANIFEST, load_model
 from adaptlab.tokenization.domain import REPORT_FILE, extend_model_and_tokenizer
 from adaptlab.tokenization.extend import (
     extend_tokenizer,
@@ -321,6 +321,12 @@ def test_bad_sources_and_outputs_are_refused(decoder_run, tmp_path):
         extend_model_and_tokenizer(decoder_run, tmp_path / "ext")
     with pytest.raises(UserError, match="no such terms file"):
         extend_model_and_tokenizer(decoder_run, tmp_path / "ext", terms_file=tmp_path / "missing.txt")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    manifest = {"kind": "peft", "family": "decoder", "model": "adapter", "base": str(decoder_run)}
+    (adapter / MANIFEST).write_text(json.dumps(manifest))  # JSON is YAML
+    with pytest.raises(UserError, match="adapter run"):
+        extend_model_and_tokenizer(adapter, tmp_path / "ext", corpus_dir=corpus)
     assert not (tmp_path / "ext").exists()
     taken = tmp_path / "taken"
     taken.mkdir()

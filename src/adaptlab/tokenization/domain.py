@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerFast
 
 from adaptlab.errors import UserError
 from adaptlab.models.resize import resize_for_new_tokens
-from adaptlab.runs import LoadedModel, load_model, write_run_manifest
+from adaptlab.runs import LoadedModel, load_model, read_manifest, write_run_manifest
 from adaptlab.tokenization.extend import (
     NewToken,
     TermCandidate,
@@ -102,6 +102,7 @@ def extend_model_and_tokenizer(
     if corpus_dir is None and terms_file is None:
         raise UserError("no terms source; accepted: a prepared corpus to mine (--corpus) or a terms file (--terms)")
     out_dir = Path(out_dir)
+    _check_full_model(Path(model_path))
     _check_replaceable(out_dir)
     user_terms = read_term_list(terms_file) if terms_file is not None else None  # before the slow model load
     loaded = load_model(model_path)
@@ -138,6 +139,14 @@ def _measure(
         if texts:
             return f"{corpus_dir} ({split})", (tokens_per_byte(texts, old), tokens_per_byte(texts, new))
     raise UserError(f"{corpus_dir}: the corpus has no text to measure on; accepted: a non-empty prepared corpus")
+
+
+def _check_full_model(model_path: Path) -> None:
+    """An adapter run would save only its adapter, without the grown embeddings: refuse it."""
+    manifest = read_manifest(model_path) if model_path.is_dir() else None
+    if manifest is not None and manifest["kind"] != "hf":
+        raise UserError(f"{model_path}: a {manifest['kind']} adapter run; accepted: a full model run or "
+                        "Hugging Face folder (merge the adapter into its base first)")
 
 
 def _check_replaceable(out_dir: Path) -> None:
