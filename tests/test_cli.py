@@ -46,6 +46,9 @@ def test_pipeline_from_folder_to_samples(tmp_path):
         assert "trained" in out and "step 4 (completed)" in out
         assert "bits_per_byte" in _ok("eval", str(tmp_path / method), "--corpus", str(tmp_path / "corpus"))
     _ok("merge", str(tmp_path / "lora"), "--out", str(tmp_path / "merged"))
+    out = _ok("tokenizer", "extend", str(run), "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "ext"),
+              "--min-count", "2")
+    assert "tokens" in out and (tmp_path / "ext" / "model" / "tokenizer.json").is_file()
     assert (tmp_path / "merged" / "model" / "config.json").is_file()
     out = _ok("generate", str(run), "--prompt", "The compound", "--max-new-tokens", "5", "--seed", "1")
     assert out.startswith("The compound")

@@ -83,6 +83,24 @@ def tokenizer_train(
     out.print(f"{kind} tokenizer with {len(tok)} tokens written to {out_dir}", highlight=False)
 
 
+@tokenizer_app.command("extend")
+def tokenizer_extend(
+    run: Annotated[Path, typer.Argument(help="A run folder or Hugging Face model folder.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
+    corpus: Annotated[Optional[Path], typer.Option(help="Prepared domain corpus: mine train, measure validation.")] = None,
+    terms: Annotated[Optional[Path], typer.Option(help="Text file, one term per line (instead of mining).")] = None,
+    max_terms: int = 500,
+    min_count: int = 3,
+) -> None:
+    """Add domain tokens to a model's tokenizer and grow its embeddings (new rows: mean of the pieces)."""
+    from adaptlab.tokenization.domain import extend_model_and_tokenizer
+
+    report = extend_model_and_tokenizer(run, out_dir, corpus_dir=corpus, terms_file=terms, max_terms=max_terms,
+                                        min_count=min_count)
+    for line in report.lines():
+        out.print(line, highlight=False)
+
+
 @app.command("tokenize")
 def tokenize(
     corpus: Annotated[Path, typer.Argument(help="A prepared corpus folder.")],
