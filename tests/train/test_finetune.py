@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from peft import PeftModel
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from adaptlab.adapt.merge import merge_lora
@@ -92,3 +93,22 @@ def test_bad_adapter_settings_are_named(decoder_run, shards_dir, tmp_path):
                  progress=False)
     with pytest.raises(UserError, match="an adapter is trained on a base: set base"):
         validate(PretrainConfig, {**cfg, "base": None, "adapter": {"method": "lora"}})
+
+
+def test_adapter_checkpoints_hold_only_the_adapter_and_resume_exactly(decoder_run, shards_dir, tmp_path):
+    straight = pretrain(finetune_config(shards_dir, tmp_path / "straight", decoder_run, "lora"), progress=False)
+
+    def crash(step: int) -> None:
+        if step == 15:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(finetune_config(shards_dir, tmp_path / "resumed", decoder_run, "lora"), progress=False, on_step=crash)
+    saved = load_file(str(tmp_path / "resumed" / "checkpoint" / "model.safetensors"))
+    assert saved and all("lora_" in key for key in saved)
+    resumed = pretrain(finetune_config(shards_dir, tmp_path / "resumed", decoder_run, "lora"), progress=False,
+                       resume=True)
+    assert resumed.history[-1]["val_loss"] == straight.history[-1]["val_loss"]
+    a = load_file(str(tmp_path / "straight" / "model" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -197,9 +197,26 @@ class Trainer:
         return torch.compile(model)
 
     # --- state -----------------------------------------------------------------------
+    @property
+    def _adapter_run(self) -> bool:
+        return self.cfg.adapter is not None or self.cfg.bottleneck is not None
+
     def _full_state(self) -> tuple[dict, dict]:
-        return get_state_dict(self.wrapped, self.optimizer,
-                              options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        """Model and optimizer state, gathered whole; an adapter run keeps only what it trains
+        (the frozen base is rebuilt from its folder), so checkpoints stay small."""
+        model_state, optim_state = get_state_dict(self.wrapped, self.optimizer,
+                                                  options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if self._adapter_run:
+            trained = {name for name, p in self.wrapped.named_parameters() if p.requires_grad}
+            model_state = {k: v for k, v in model_state.items() if k in trained}
+        return model_state, optim_state
+
+    def _load_weights(self, model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+        """Load a (possibly adapter-only) state; anything else missing or unexpected is a bug."""
+        result = model.load_state_dict(state, strict=not self._adapter_run)
+        trained = {name for name, p in model.named_parameters() if p.requires_grad}
+        if result.unexpected_keys or trained & set(result.missing_keys):
+            raise RuntimeError(f"checkpoint does not fit the model: {result}")
 
     def _trainer_state(self) -> dict[str, Any]:
         return {"step": self.step, "best_val_loss": self.early.best, "bad_evals": self.early.bad_evals,
@@ -208,7 +225,7 @@ class Trainer:
     def _restore(self) -> None:
         model_state, optim_state, state = load_checkpoint(self.run_dir)
         set_state_dict(self.wrapped, self.optimizer, model_state_dict=model_state, optim_state_dict=optim_state,
-                       options=StateDictOptions(full_state_dict=True))
+                       options=StateDictOptions(full_state_dict=True, strict=not self._adapter_run))
         self.step = state["step"]
         self.early.best, self.early.bad_evals = state["best_val_loss"], state["bad_evals"]
         self.overtrain.history = [tuple(x) for x in state["overtrain_history"]]
@@ -361,7 +378,7 @@ class Trainer:
             return
         out = self.run_dir / "model"
         plain = initial_model(self.cfg, self.meta).model  # same structure, unsharded and uncompiled
-        plain.load_state_dict(model_state)
+        self._load_weights(plain, model_state)
         if getattr(plain, "generation_config", None) is not None:
             plain.generation_config.pad_token_id = self.tokenizer.pad_token_id
         if self.cfg.bottleneck is not None:
