@@ -29,9 +29,12 @@ KINDS = ("hf", "peft", "bottleneck")
 
 
 def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model", kind: str = "hf",
-                       base: Path | None = None) -> Path:
-    """`kind: hf` for a full model folder; `peft` or `bottleneck` for an adapter folder over `base`."""
+                       base: Path | None = None, base_quantization: str | None = None) -> Path:
+    """`kind: hf` for a full model folder; `peft` or `bottleneck` for an adapter folder over `base`
+    (loaded in 4-bit NF4 when `base_quantization: nf4`, as QLoRA trained it)."""
     manifest: dict[str, Any] = {"kind": kind, "family": family, "model": model}
+    if base_quantization:
+        manifest["base_quantization"] = base_quantization
     if base:
         manifest["base"] = str(Path(base).resolve())
     path = run_dir / MANIFEST
@@ -126,6 +129,10 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     manifest = read_manifest(Path(path)) if Path(path).is_dir() else None
     if manifest is not None and manifest["kind"] != "hf":
         base = load_model(Path(manifest["base"]), device=device)
+        if manifest.get("base_quantization") == "nf4":
+            from adaptlab.adapt.peft_methods import load_4bit
+
+            base.model = load_4bit(base.path, device)
         adapter_dir = resolve_model_dir(path)
         return LoadedModel(_with_adapter(manifest["kind"], base.model, adapter_dir), base.tokenizer, base.family,
                            adapter_dir)

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from adaptlab.adapt.merge import merge_lora
+from adaptlab.adapt.peft_methods import load_4bit
 from adaptlab.config import validate
 from adaptlab.errors import UserError
 from adaptlab.runs import load_model
@@ -18,7 +19,7 @@ from adaptlab.train.loop import pretrain
 from adaptlab.train.settings import PretrainConfig
 from helpers import tiny_config
 
-METHODS = ["full", "lora", "dora", "ia3", "prefix", "prompt", "houlsby", "scaled_parallel"]
+METHODS = ["full", "lora", "dora", "qlora", "ia3", "prefix", "prompt", "houlsby", "scaled_parallel"]
 BOTTLENECK = {"houlsby", "scaled_parallel"}
 
 
@@ -58,6 +59,11 @@ def test_each_method_lowers_validation_loss_and_reloads_without_adaptlab(method,
         assert 0 < cost["trainable_share"] < 0.1
         assert {p.name for p in (run / "model").iterdir()} >= {"adapter.safetensors", "adapter.yaml"}
         plain = load_model(run).model
+    elif method == "qlora":  # the adapter was trained over an NF4 base; it reloads over the same
+        assert 0 < cost["trainable_share"] < 0.1
+        assert "Linear4bit" in {type(m).__name__ for m in load_model(run).model.modules()}
+        base = load_4bit(decoder_run / "model")
+        plain = PeftModel.from_pretrained(base, run / "model").eval()
     else:
         assert 0 < cost["trainable_share"] < 0.1
         base = AutoModelForCausalLM.from_pretrained(decoder_run / "model")
@@ -67,7 +73,7 @@ def test_each_method_lowers_validation_loss_and_reloads_without_adaptlab(method,
     ours = load_model(run).model
     assert torch.equal(_logits(plain, ids), _logits(ours, ids))
     assert not torch.equal(_logits(ours, ids), _logits(load_model(decoder_run).model, ids))  # the adapter trained
-    if method != "full":  # ... and the base under it did not
+    if method not in ("full", "qlora"):  # ... and the base under it did not (NF4 weights compare differently)
         under = ours.base if method in BOTTLENECK else ours.get_base_model()
         frozen = {k.replace(".base_layer", ""): v for k, v in under.state_dict().items()}
         for key, value in load_model(decoder_run).model.state_dict().items():

@@ -7,6 +7,7 @@ which), and keeps peft's import where it is used (it is slow to import).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -15,7 +16,8 @@ from transformers import PreTrainedModel
 
 from adaptlab.errors import UserError
 
-PeftMethod = Literal["lora", "dora", "ia3", "prefix", "prompt"]
+PeftMethod = Literal["lora", "dora", "qlora", "ia3", "prefix", "prompt"]
+LORA_METHODS = ("lora", "dora", "qlora")
 
 
 class AdapterSettings(BaseModel):
@@ -24,7 +26,7 @@ class AdapterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: PeftMethod = "lora"
-    r: int = Field(default=8, gt=0, description="LoRA/DoRA rank")
+    r: int = Field(default=8, gt=0, description="LoRA/DoRA/QLoRA rank")
     alpha: float = Field(default=16.0, gt=0, description="LoRA/DoRA scaling numerator (scale = alpha / r)")
     dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: list[str] | None = Field(default=None, description="module names; default: peft's for the model")
@@ -43,7 +45,7 @@ def _check_targets(model: torch.nn.Module, settings: AdapterSettings) -> None:
     for target in settings.target_modules:
         if target not in valid:
             raise UserError(f"adapter.target_modules: unknown module {target!r}; valid: {', '.join(valid)}")
-    if settings.method in ("lora", "dora"):
+    if settings.method in LORA_METHODS:
         for name, module in model.named_modules():
             if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in settings.target_modules:
                 limit = min(module.in_features, module.out_features)
@@ -58,7 +60,7 @@ def peft_config(settings: AdapterSettings, model: PreTrainedModel):
 
     _check_targets(model, settings)
     task = TaskType.SEQ_2_SEQ_LM if model.config.is_encoder_decoder else TaskType.CAUSAL_LM
-    if settings.method in ("lora", "dora"):
+    if settings.method in LORA_METHODS:
         return LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                           target_modules=settings.target_modules, use_dora=settings.method == "dora", task_type=task)
     if settings.method == "ia3":
@@ -76,6 +78,25 @@ def wrap_with_adapter(model: PreTrainedModel, settings: AdapterSettings) -> torc
         return get_peft_model(model, peft_config(settings, model))
     except ValueError as exc:  # peft's own refusals (no default targets for an architecture, ...)
         raise UserError(f"adapter.{settings.method}: {str(exc).splitlines()[0]}") from None
+
+
+def load_4bit(model_dir: Path, device: str | torch.device = "cpu") -> PreTrainedModel:
+    """A causal LM with its linear layers quantized to NF4 (frozen), ready for LoRA: QLoRA's base.
+
+    bitsandbytes' CPU backend runs this on a machine without a GPU (it saves memory, not time).
+    """
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise UserError("QLoRA needs bitsandbytes for its 4-bit base: pip install 'adaptlab[qlora]'") from None
+    from peft import prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                      bnb_4bit_compute_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=quantization,
+                                                 device_map=str(device), local_files_only=True)
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
 
 def load_adapter(model: PreTrainedModel, adapter_dir) -> torch.nn.Module:
