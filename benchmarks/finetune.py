@@ -1,0 +1,171 @@
+"""Every weight-adaptation method on one base and one domain, side by side.
+
+What it does
+    1. Base: a Llama-style decoder pretrained on the built-in general English corpus
+       (as `adaptlab quickstart` trains it), or `--base RUN`.
+    2. Domain: the synthetic pharmacology domain (seed 0), encoded with the base's tokenizer.
+    3. Each method adapts the base on the domain's token shards for the same number of
+       steps, each in its own process (so its peak resident memory is its own):
+       full continued pretraining, LoRA, DoRA, QLoRA, IA3, prefix and prompt tuning,
+       bottleneck adapters (Houlsby, Pfeiffer, parallel, scaled parallel), and domain
+       tokens followed by full continued pretraining.
+    4. Measures domain and general bits per byte (what was learned, what was forgotten),
+       trainable share, peak memory, step time and artifact size; tokens per byte before
+       and after domain tokens; and behavioural SFT on the strict-format instructions
+       (format compliance on held-out instructions, the base's figure beside it).
+
+Usage (from the repo root)
+    .venv/bin/python benchmarks/finetune.py [--steps 300] [--base runs/quickstart/run] [--json out.json]
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adaptlab.corpus.builtin import write_general_corpus
+from adaptlab.corpus.documents import read_documents, split_path
+from adaptlab.corpus.prepare import prepare_corpus
+from adaptlab.corpus.synth import synthesize
+from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
+from adaptlab.evaluation.perplexity import causal_metrics
+from adaptlab.lm import HFCausalLM
+from adaptlab.runs import load_model
+from adaptlab.tokenization.shards import encode_corpus
+from adaptlab.tokenization.train import iter_corpus_texts, train_tokenizer
+
+console = Console(width=140)
+
+# method -> extra CLI flags; the learning rate each family of methods is usually given
+METHODS: dict[str, list[str]] = {
+    "full": ["--method", "full", "--lr", "1e-3"],
+    "lora": ["--method", "lora", "--r", "8", "--lr", "5e-3"],
+    "dora": ["--method", "dora", "--r", "8", "--lr", "5e-3"],
+    "qlora": ["--method", "qlora", "--r", "8", "--lr", "5e-3"],
+    "ia3": ["--method", "ia3", "--lr", "1e-2"],
+    "prefix": ["--method", "prefix", "--virtual-tokens", "16", "--lr", "1e-2"],
+    "prompt": ["--method", "prompt", "--virtual-tokens", "16", "--lr", "1e-2"],
+    "houlsby": ["--method", "houlsby", "--r", "16", "--lr", "5e-3"],
+    "pfeiffer": ["--method", "pfeiffer", "--r", "16", "--lr", "5e-3"],
+    "parallel": ["--method", "parallel", "--r", "16", "--lr", "5e-3"],
+    "scaled_parallel": ["--method", "scaled_parallel", "--r", "16", "--lr", "5e-3"],
+}
+TRAIN_FLAGS = ["--seq-len", "128", "--batch-size", "16", "--warmup-steps", "20"]
+
+
+def adaptlab(*args: str) -> None:
+    """Run one adaptlab command in its own process (its peak memory is then its own)."""
+    subprocess.run([sys.executable, "-m", "adaptlab", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def build_base(work: Path, steps: int) -> Path:
+    corpus = work / "general"
+    write_general_corpus(corpus)
+    tokenizer = train_tokenizer(iter_corpus_texts(corpus), "bpe", 2048, work / "tokenizer", show_progress=False)
+    encode_corpus(corpus, tokenizer, work / "general-shards", progress=False)
+    adaptlab("pretrain", "--data", str(work / "general-shards"), "--out", str(work / "base"), "--size", "1m",
+             "--steps", str(steps), "--eval-every", str(steps), "--lr", "2e-3", *TRAIN_FLAGS)
+    return work / "base"
+
+
+def bits_per_byte(run: Path, texts: list[str]) -> float:
+    loaded = load_model(run)
+    return causal_metrics(HFCausalLM(loaded.model, loaded.tokenizer), texts)["bits_per_byte"]
+
+
+def measure(run: Path, domain: list[str], general: list[str]) -> dict[str, Any]:
+    figures = {"domain_bpb": bits_per_byte(run, domain), "general_bpb": bits_per_byte(run, general)}
+    cost = run / "cost.json"
+    return {**figures, **(json.loads(cost.read_text()) if cost.exists() else {})}
+
+
+def main(
+    steps: Annotated[int, typer.Option(help="adaptation steps per method")] = 300,
+    base_steps: Annotated[int, typer.Option(help="pretraining steps of the base, when it is trained here")] = 1000,
+    sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 400,
+    base: Annotated[Path | None, typer.Option(help="an existing base run (else one is pretrained)")] = None,
+    methods: Annotated[str, typer.Option(help="comma-separated subset of the methods")] = ",".join(METHODS),
+    workdir: Annotated[Path | None, typer.Option(help="where everything goes (default: a temp dir)")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON")] = None,
+) -> None:
+    work = workdir or Path(tempfile.mkdtemp(prefix="adaptlab-finetune-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    base = base or build_base(work, base_steps)
+    tokenizer_dir = load_model(base).path
+
+    synthesize(work / "synth", seed=0)
+    prepare_corpus([work / "synth" / "docs"], work / "domain")
+    from adaptlab.tokenization.train import load_tokenizer
+
+    encode_corpus(work / "domain", load_tokenizer(tokenizer_dir), work / "domain-shards", progress=False)
+    domain = [d.text for d in read_documents(split_path(work / "domain", "validation"))]
+    general_dir = work / "general"
+    if not general_dir.exists():
+        write_general_corpus(general_dir)
+    general = [d.text for d in read_documents(split_path(general_dir, "validation"))]
+
+    results: dict[str, dict[str, Any]] = {"base": measure(base, domain, general)}
+    console.print(f"base: {results['base']}")
+    common = ["--base", str(base), "--data", str(work / "domain-shards"), "--steps", str(steps),
+              "--eval-every", str(steps), *TRAIN_FLAGS]
+    for name in methods.split(","):
+        run = work / f"ft-{name}"
+        adaptlab("finetune", *common, "--out", str(run), *METHODS[name])
+        results[name] = measure(run, domain, general)
+        console.print(f"{name}: {results[name]}")
+
+    # Domain tokens, then full continued pretraining on shards encoded with the extended tokenizer.
+    adaptlab("tokenizer", "extend", str(base), "--corpus", str(work / "domain"), "--out", str(work / "extended"))
+    extension = json.loads((work / "extended" / "domain_tokens.json").read_text())
+    encode_corpus(work / "domain", load_model(work / "extended").tokenizer, work / "domain-shards-ext", progress=False)
+    adaptlab("finetune", "--base", str(work / "extended"), "--data", str(work / "domain-shards-ext"), "--steps",
+             str(steps), "--eval-every", str(steps), *TRAIN_FLAGS, "--out", str(work / "ft-tokens+full"),
+             *METHODS["full"])
+    results["tokens+full"] = measure(work / "ft-tokens+full", domain, general)
+
+    # Behaviour: supervised fine-tuning on the strict-format instructions.
+    instructions = read_instructions(work / "synth" / "instructions_eval.jsonl")
+    behaviour = {"base": format_compliance(load_model(base), instructions)["format_compliance"]}
+    adaptlab("finetune", "--base", str(base), "--sft", str(work / "synth" / "instructions_train.jsonl"), "--steps",
+             str(sft_steps), "--eval-every", str(sft_steps), *TRAIN_FLAGS, "--out", str(work / "sft"),
+             *METHODS["full"])
+    behaviour["sft"] = format_compliance(load_model(work / "sft"), instructions)["format_compliance"]
+
+    report(results, extension, behaviour)
+    console.print(f"wall time {time.perf_counter() - started:.0f} s; work folder {work}")
+    if json_path:
+        json_path.write_text(json.dumps({"methods": results, "domain_tokens": extension,
+                                         "format_compliance": behaviour}, indent=2, default=str))
+
+
+def report(results: dict[str, dict[str, Any]], extension: dict[str, Any], behaviour: dict[str, float]) -> None:
+    table = Table(title="weight adaptation on the synthetic domain (lower bits per byte is better)")
+    for column in ("method", "domain bpb", "general bpb", "trainable", "share", "peak RSS MB", "step s", "artifact"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, r in results.items():
+        table.add_row(name, f"{r['domain_bpb']:.3f}", f"{r['general_bpb']:.3f}",
+                      f"{r.get('trainable_parameters', 0):,}", f"{r.get('trainable_share', 0):.2%}",
+                      f"{r.get('peak_rss_mb', 0):.0f}", f"{r.get('step_seconds', 0):.3f}",
+                      f"{r.get('artifact_bytes', 0) / 1e6:.2f} MB")
+    console.print(table)
+    tpb = extension["tokens_per_byte"]
+    console.print(f"domain tokens: {len(extension['terms'])} terms, vocabulary {extension['vocab_before']:,} -> "
+                  f"{extension['vocab_after']:,}; tokens per byte on {extension['measured_on']}: "
+                  f"{tpb['before']:.4f} -> {tpb['after']:.4f} ({extension['reduction']:.1%} fewer)")
+    console.print(f"format compliance on held-out instructions: base {behaviour['base']:.3f}, "
+                  f"after behavioural SFT {behaviour['sft']:.3f}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
