@@ -134,7 +134,10 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
 
             base.model = load_4bit(base.path, device)
         adapter_dir = resolve_model_dir(path)
-        return LoadedModel(_with_adapter(manifest["kind"], base.model, adapter_dir), base.tokenizer, base.family,
+        # The run's own tokenizer copy carries what training added (a chat template, for SFT).
+        tokenizer = AutoTokenizer.from_pretrained(adapter_dir, local_files_only=True) \
+            if (adapter_dir / "tokenizer.json").is_file() else base.tokenizer
+        return LoadedModel(_with_adapter(manifest["kind"], base.model, adapter_dir), tokenizer, base.family,
                            adapter_dir)
     model_dir = resolve_model_dir(path)
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)

@@ -71,3 +71,14 @@ def test_behavioural_sft_trains_on_format_instructions_and_is_measured(decoder_r
     scores = format_compliance(loaded, records, max_new_tokens=8)
     assert scores["instructions"] == 4 and 0.0 <= scores["format_compliance"] <= 1.0
     assert json.loads((tmp_path / "sft" / "cost.json").read_text())["trainable_share"] == 1.0
+
+
+def test_sft_combines_with_an_adapter(decoder_run, corpus_dir, tmp_path):
+    synth = corpus_dir.parent / "synth"
+    cfg = PretrainConfig(out=tmp_path / "sft-lora", base=decoder_run, adapter={"method": "lora", "r": 4},
+                         sft={"train_file": synth / "instructions_train.jsonl"},
+                         train={**TINY_TRAIN, "steps": 6, "seq_len": 32, "eval_every": 3, "lr": 1e-2})
+    result = pretrain(cfg, progress=False)
+    assert result.trainable_parameters < result.parameters / 10
+    loaded = load_model(tmp_path / "sft-lora")
+    assert type(loaded.model).__name__.startswith("PeftModel") and loaded.tokenizer.chat_template
