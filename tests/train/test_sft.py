@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from adaptlab.errors import UserError
 from adaptlab.evaluation.format_compliance import format_compliance, read_instructions

@@ -33,6 +33,7 @@ from adaptlab.corpus.synth_templates import (
     ONSETS, PROMPTS, QUESTIONS, STATEMENTS, SYMPTOMS, TITLES, VOWELS,
 )  # fmt: skip
 from adaptlab.errors import UserError
+from adaptlab.fileio import replace_dir
 
 __all__ = ["SynthDomain", "SynthSummary", "check_format", "generate", "synthesize"]
 
@@ -481,24 +482,10 @@ def _publish(domain: SynthDomain, out_dir: Path) -> None:
     tmp.mkdir()
     try:
         _write(tmp, domain)
-        _swap_in(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _swap_in(tmp: Path, out_dir: Path) -> None:
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    old = tmp.with_name(tmp.name + ".old")
-    os.replace(out_dir, old)
-    try:
-        os.replace(tmp, out_dir)
-    except OSError:
-        os.replace(old, out_dir)
-        raise
-    shutil.rmtree(old)
 
 
 def synthesize(out_dir: Path, *, seed: int = 0, n_compounds: int = 80, eval_fraction: float = 0.25) -> SynthSummary:

@@ -17,6 +17,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerFast
 
 from adaptlab.errors import UserError
+from adaptlab.fileio import replace_dir
 from adaptlab.models.resize import resize_for_new_tokens
 from adaptlab.runs import LoadedModel, load_model, read_manifest, write_run_manifest
 from adaptlab.tokenization.extend import (
@@ -27,7 +28,6 @@ from adaptlab.tokenization.extend import (
     read_term_list,
     tokens_per_byte,
 )
-from adaptlab.tokenization.shards import _swap_into_place
 from adaptlab.tokenization.train import iter_corpus_texts
 
 REPORT_FILE = "domain_tokens.json"
@@ -166,7 +166,7 @@ def _write_run(out_dir: Path, loaded: LoadedModel, tokenizer: PreTrainedTokenize
         tokenizer.save_pretrained(tmp / "model")
         write_run_manifest(tmp, family=loaded.family, model="model")
         (tmp / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,7 +8,6 @@ as nanoGPT and litgpt do, so a corpus larger than RAM costs no memory.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from transformers import PreTrainedTokenizerFast
 
 from adaptlab.corpus.documents import SPLITS, read_documents, split_path
 from adaptlab.errors import UserError
+from adaptlab.fileio import replace_dir
 
 META_FILE = "meta.json"
 
@@ -88,7 +88,7 @@ def encode_corpus(
                     "documents": n_docs,
                 }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _swap_into_place(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return meta
@@ -184,18 +184,6 @@ def _check_replaceable(out_dir: Path) -> None:
         return
     if not out_dir.is_dir() or any(out_dir.iterdir()):
         raise UserError(f"{out_dir}: exists and is not a shard folder; accepted: a new or empty folder, or old shards")
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished set over `out_dir`; the old set is removed only after the new one is in place."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def _progress_bar(enabled: bool) -> Progress:
