@@ -80,6 +80,11 @@ def test_each_method_lowers_validation_loss_and_reloads_without_adaptlab(method,
             assert torch.equal(frozen[key], value), key
 
 
+def test_qlora_counts_the_base_as_the_same_model(runs):
+    lora, qlora = runs["lora"][0], runs["qlora"][0]
+    assert (qlora.parameters, qlora.trainable_parameters) == (lora.parameters, lora.trainable_parameters)
+
+
 def test_lora_merges_into_a_plain_model_with_the_same_outputs(runs, tmp_path):
     _, run = runs["lora"]
     merge_lora(run, tmp_path / "merged")

@@ -7,9 +7,11 @@ T5 for encoder-decoder), so what `pretrain` writes loads with plain
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import (
     BertConfig,
@@ -141,5 +143,11 @@ def build_model(cfg: ModelConfig, vocab_size: int, ids: SpecialIds) -> PreTraine
 
 
 
-def count_parameters(model: PreTrainedModel, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Parameters as the model defines them: a 4-bit packed weight counts its original shape."""
+    return sum(_logical_numel(p) for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _logical_numel(p: torch.nn.Parameter) -> int:
+    shape = getattr(getattr(p, "quant_state", None), "shape", None)  # bitsandbytes Params4bit
+    return math.prod(shape) if shape is not None else p.numel()
