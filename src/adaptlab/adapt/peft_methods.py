@@ -7,6 +7,7 @@ which), and keeps peft's import where it is used (it is slow to import).
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Literal
 
@@ -85,10 +86,8 @@ def load_4bit(model_dir: Path, device: str | torch.device = "cpu") -> PreTrained
 
     bitsandbytes' CPU backend runs this on a machine without a GPU (it saves memory, not time).
     """
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise UserError("QLoRA needs bitsandbytes for its 4-bit base: pip install 'adaptlab[qlora]'") from None
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError("QLoRA needs bitsandbytes for its 4-bit base: pip install 'adaptlab[qlora]'")
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 

@@ -41,19 +41,34 @@ def write_documents(path: Path, docs: Iterable[Document]) -> int:
     return write_jsonl(path, (asdict(d) for d in docs))
 
 
-def read_documents(path: Path) -> Iterator[Document]:
-    """Read a document JSONL file; a malformed line is an error naming file and line."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file (expected a prepared corpus split)")
+def iter_jsonl(path: Path, what: str) -> Iterator[tuple[str, dict]]:
+    """("file:line", object) for each non-blank line of a JSONL file.
+
+    A missing file, or a line that is not a JSON object, is a UserError naming it.
+    """
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file (expected {what})")
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            where = f"{path}:{lineno}"
             try:
                 record = json.loads(line)
-                yield Document(id=str(record["id"]), text=record["text"], source=record.get("source", ""))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise UserError(f"{path}:{lineno}: not a document record with 'id' and 'text' ({exc})") from None
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise UserError(f"{where}: expected a JSON object ({what})")
+            yield where, record
+
+
+def read_documents(path: Path) -> Iterator[Document]:
+    """Read a document JSONL file; a malformed line is an error naming file and line."""
+    for where, record in iter_jsonl(path, "a prepared corpus split"):
+        try:
+            yield Document(id=str(record["id"]), text=record["text"], source=record.get("source", ""))
+        except KeyError as exc:
+            raise UserError(f"{where}: not a document record with 'id' and 'text' (missing {exc})") from None
 
 
 def split_path(corpus_dir: Path, split: str) -> Path:

@@ -4,11 +4,11 @@ instructions, each checked by the synthetic domain's validator."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from adaptlab.corpus.documents import iter_jsonl
 from adaptlab.corpus.synth import check_format
 from adaptlab.engine.generate import GenerationSettings, generate
 from adaptlab.errors import UserError
@@ -17,15 +17,10 @@ from adaptlab.train.sft_data import ensure_chat_template, render_prompt
 
 
 def read_instructions(path: Path) -> list[dict[str, Any]]:
-    if not Path(path).is_file():
-        raise UserError(f"{path}: no such instructions file")
     records = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        record = json.loads(line)
+    for where, record in iter_jsonl(path, "an instructions JSONL file"):
         if not all(k in record for k in ("prompt", "response", "format")):
-            raise UserError(f"{path}:{lineno}: an instruction needs prompt, response and format")
+            raise UserError(f"{where}: an instruction needs prompt, response and format")
         records.append(record)
     return records
 

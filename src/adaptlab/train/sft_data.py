@@ -8,7 +8,6 @@ tokens of every assistant turn (and the EOS that ends it) are the only targets.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedTokenizerBase
 
+from adaptlab.corpus.documents import iter_jsonl
 from adaptlab.errors import UserError
 from adaptlab.train.objectives import IGNORE
 
@@ -59,20 +59,7 @@ def _messages(record: dict, where: str) -> Messages:
 
 def read_examples(path: Path) -> list[Messages]:
     """Conversations from a JSONL file; a bad line is an error naming file and line number."""
-    if not Path(path).is_file():
-        raise UserError(f"{path}: no such SFT file")
-    examples = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object")
-            examples.append(_messages(record, f"{path}:{lineno}"))
+    examples = [_messages(record, where) for where, record in iter_jsonl(path, "an SFT JSONL file")]
     if not examples:
         raise UserError(f"{path}: no examples")
     return examples
