@@ -70,3 +70,7 @@ def test_settings_mistakes(tmp_path):
     with pytest.raises(ValueError, match="k=2 needs an examples file"):
         PromptSettings(k=2)
     assert Prompter.from_settings(PromptSettings()).render(["Q?"]) == ["Question: Q?\nAnswer:"]
+    with pytest.raises(ValueError, match="ids needs an examples file"):
+        PromptSettings(ids=["a"])
+    both = Prompter.from_settings(PromptSettings(examples=path, k=5, ids=[f"{path}:1"])).render(["Z?"])[0]
+    assert both.count("Question:") == 2  # ids override k

@@ -15,6 +15,11 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 out = Console(soft_wrap=True)
 
 
+@app.callback()
+def pipeline() -> None:
+    """Chain models, prompts and Python functions; run the chain."""  # a group, even with one command
+
+
 @app.command("run")
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML: stages of lm, function or template.")],

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adaptlab.config import read_yaml, validate
 from adaptlab.errors import UserError
@@ -33,14 +34,14 @@ from adaptlab.prompting.templating import BUILTIN
 
 class PipelineFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    stages: list[dict[str, Any]] = Field(min_length=1)
+    stages: list[dict[str, Any]] = Field(default_factory=list)  # a default, so a typo of it is named as one
 
 
 class GenerateSettings(BaseModel):
     """lm-evaluation-harness gen_kwargs, checked so a typo is not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
-    until: list[str] | None = None
+    until: list[str] | str | None = None
     max_gen_toks: int | None = Field(None, gt=0)
     do_sample: bool | None = None
     temperature: float | None = Field(None, ge=0)
@@ -59,7 +60,14 @@ class LMStageConfig(BaseModel):
 class FunctionStageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    function: str = Field(pattern=r"^[\w.]+:\w+$", description="package.module:function")
+    function: str
+
+    @field_validator("function")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.]+:\w+", value):
+            raise ValueError("expected package.module:function")
+        return value
 
 
 class PromptStageConfig(PromptSettings):
@@ -75,6 +83,8 @@ def load_pipeline(path: Path) -> Pipeline:
     """Validate every stage, then build them in order (LMs from the same folder are loaded once)."""
     path = Path(path)
     spec = validate(PipelineFile, read_yaml(path), source=str(path))
+    if not spec.stages:
+        raise UserError(f"{path}: no stages; give `stages:` a list of {{name, and one of {', '.join(KINDS)}}}")
     configs = [_stage_config(path, i, raw) for i, raw in enumerate(spec.stages)]
     lms: dict[Path, LM] = {}
     stages = []

@@ -26,7 +26,7 @@ class PromptSettings(BaseModel):
     examples: Path | None = Field(None, description="JSONL of solved examples; none means zero-shot")
     k: int = Field(3, ge=0, description="examples per prompt (0 zero-shot, 1 one-shot)")
     select: Strategy = "fixed"
-    ids: list[str] | None = Field(None, description="example ids to show, in order (select=fixed)")
+    ids: list[str] | None = Field(None, description="example ids to show, in order (select=fixed; overrides k)")
     seed: int = 0
     instruction: str = ""
     extract_answer: bool | None = Field(None, description="keep only 'Answer: ...' of a generation; "
@@ -34,8 +34,8 @@ class PromptSettings(BaseModel):
 
     @model_validator(mode="after")
     def _k_needs_examples(self) -> PromptSettings:
-        if self.examples is None and self.k > 0 and ("k" in self.model_fields_set or self.ids):
-            raise ValueError(f"k={self.k} needs an examples file (examples: path to a JSONL)")
+        if self.examples is None and (self.ids or ("k" in self.model_fields_set and self.k > 0)):
+            raise ValueError(f"{'ids' if self.ids else f'k={self.k}'} needs an examples file (examples: a JSONL path)")
         return self
 
 
@@ -51,12 +51,12 @@ class Prompter:
     def from_settings(cls, settings: PromptSettings) -> Prompter:
         template = load_template(settings.template)
         selector = None
-        if settings.examples is not None and settings.k > 0:
+        if settings.examples is not None and (settings.k > 0 or settings.ids):
             if not template.uses_examples:
                 raise UserError(f"template {settings.template} never shows examples; set k: 0 or pick one "
                                 "that does: few_shot, chain_of_thought, hybrid")
             pool = read_examples(settings.examples)
-            if settings.k > len(pool):
+            if settings.ids is None and settings.k > len(pool):
                 raise UserError(f"k={settings.k} but {settings.examples} holds {len(pool)} examples")
             selector = make_selector(settings.select, pool, settings.k, seed=settings.seed, ids=settings.ids)
         return cls(template, selector, settings.instruction)
