@@ -54,6 +54,11 @@ class Embedder:
         return self._model
 
     @property
+    def tokenizer(self) -> Any:
+        """The model's own tokenizer: chunk budgets are counted in its word pieces."""
+        return self.model.tokenizer
+
+    @property
     def dim(self) -> int:
         return int(self.model.get_embedding_dimension())
 

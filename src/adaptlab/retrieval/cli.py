@@ -1,0 +1,96 @@
+"""`adaptlab rag ...`: build or update an index, query it, score it on labelled queries.
+
+Wire it with `app.add_typer(rag_app, name="rag")`; `adaptlab.cli.main` turns a UserError
+into one line and exit code 2. Heavy imports happen inside commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from adaptlab.errors import UserError
+
+rag_app = typer.Typer(no_args_is_help=True, help="Retrieval: index a corpus, search it, score it on labelled queries.")
+out = Console(soft_wrap=True)
+ALL_MODES = "all"
+SNIPPET_CHARS = 120
+
+
+@rag_app.command("index")
+def index(
+    corpus: Annotated[Path, typer.Argument(help="A prepared corpus, or a folder/file of .txt, .md, .jsonl.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Index folder: created, or updated in place.")],
+    max_tokens: Annotated[Optional[int], typer.Option(help="Word pieces per chunk (default: the index's own, "
+                                                           "else 128).")] = None,
+    overlap: Annotated[Optional[int], typer.Option(help="Word pieces repeated from the previous chunk (default: "
+                                                        "the index's own, else 16).")] = None,
+    embedding_model: Annotated[str, typer.Option(help="all-MiniLM-L6-v2 or a local sentence-transformers folder.")]
+    = "all-MiniLM-L6-v2",
+    text_field: Annotated[str, typer.Option(help="JSONL field holding the text.")] = "text",
+) -> None:
+    """Index a corpus; run again after it changes: only new and changed documents are embedded."""
+    from rich.progress import Progress
+
+    from adaptlab.retrieval.chunking import ChunkSettings
+    from adaptlab.retrieval.index import sync_index
+    from adaptlab.retrieval.search import embedder_named
+    from adaptlab.retrieval.sources import read_corpus
+
+    given = {"max_tokens": max_tokens, "overlap": overlap}
+    chunking = ChunkSettings(**{k: v for k, v in given.items() if v is not None}) if any(given.values()) else None
+    read = read_corpus(corpus, text_field=text_field)
+    for skip in read.skipped:
+        out.print(f"skipped {escape(skip.where)}: {skip.reason}", highlight=False)
+    with Progress(console=out, transient=True) as bar:
+        task = bar.add_task("embedding chunks", total=None)
+        report = sync_index(out_dir, read.documents, embedder_named(embedding_model), chunking,
+                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    out.print(f"documents: {report.added} added, {report.updated} updated, {report.deleted} deleted, "
+              f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded", highlight=False)
+    out.print(f"index {out_dir}: {report.documents} documents, {report.chunks} chunks", highlight=False)
+
+
+@rag_app.command("query")
+def query(
+    index_dir: Annotated[Path, typer.Argument(help="An index folder (from `adaptlab rag index`).")],
+    question: Annotated[str, typer.Argument(help="The query text.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="How many chunks to show.")] = 5,
+    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid (reciprocal-rank fusion).")] = "hybrid",
+) -> None:
+    """Show the top-k chunks for a question: rank, score, document id and the start of the text."""
+    from adaptlab.retrieval.search import open_searcher
+
+    for rank, hit in enumerate(open_searcher(index_dir).search([question], k=k, mode=mode)[0], 1):
+        snippet = " ".join(hit.text.split())[:SNIPPET_CHARS]
+        out.print(f"{rank}. {hit.score:.4f}  {escape(hit.doc_id)}  {escape(snippet)}", highlight=False)
+
+
+@rag_app.command("eval")
+def evaluate(
+    index_dir: Annotated[Path, typer.Argument(help="An index folder (from `adaptlab rag index`).")],
+    queries: Annotated[Path, typer.Argument(help="JSONL with `question` and `doc_id` (e.g. qa_eval.jsonl).")],
+    mode: Annotated[str, typer.Option(help="bm25, dense, hybrid or all.")] = ALL_MODES,
+) -> None:
+    """Recall@1/5/10, MRR and nDCG@10 of document retrieval on labelled queries."""
+    from adaptlab.retrieval.metrics import evaluate_retrieval, read_labeled_queries
+    from adaptlab.retrieval.search import MODES, open_searcher
+
+    modes = list(MODES) if mode == ALL_MODES else [mode]
+    if any(m not in MODES for m in modes):
+        raise UserError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}, {ALL_MODES}")
+    searcher = open_searcher(index_dir)
+    labelled = read_labeled_queries(queries, searcher.index.hashes)
+    table = Table(title=f"{len(labelled)} queries, document level")
+    rows = {m: evaluate_retrieval(searcher, labelled, m) for m in modes}
+    table.add_column("mode")
+    for name in rows[modes[0]]:
+        table.add_column(name, justify="right")
+    for m, metrics in rows.items():
+        table.add_row(m, *(f"{v:.3f}" for v in metrics.values()))
+    out.print(table)

@@ -1,0 +1,116 @@
+"""Retrieval-augmented generation as an `LM`: retrieve, fit passages into the context, ask the reader.
+
+Each request's context is taken as the question: it is the retrieval query and the
+last line of the prompt. Passages are kept best first while the prompt, the tokens to
+generate (or the continuation to score) and the reader's start token fit its context;
+the lowest-ranked go first. `format_rag_prompt` is the one prompt format, public so
+that supervised data for a reader model is rendered exactly as RagLM asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jinja2
+
+from adaptlab.errors import UserError
+from adaptlab.lm import LM, settings_from_gen_kwargs
+from adaptlab.retrieval.metrics import unique_docs
+from adaptlab.retrieval.search import MODES, Hit, Searcher
+
+DEFAULT_GEN_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": 32}
+
+_PROMPT = jinja2.Environment(keep_trailing_newline=True, autoescape=False).from_string(
+    "{% for p in passages %}[{{ p.doc_id }}] {{ p.text }}\n\n{% endfor %}Question: {{ question }}\nAnswer:"
+)
+
+
+class Passage(Protocol):
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Reader(Protocol):
+    """The LM that reads the prompt; `HFCausalLM` is one. Its tokenizer measures the context."""
+
+    max_length: int
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]: ...
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]: ...
+
+    def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]: ...
+
+
+def format_rag_prompt(passages: Sequence[Passage], question: str) -> str:
+    """Each passage as `[doc_id] text` and a blank line, best first; then `Question: ...` and `Answer:`."""
+    return _PROMPT.render(passages=passages, question=question.strip())
+
+
+@dataclass(frozen=True)
+class RagAnswer:
+    """The generated text, the doc ids it was given (its citations, best first) and those passages."""
+
+    text: str
+    citations: list[str]
+    passages: list[Hit]
+
+
+class RagLM(LM):
+    """A reader LM behind a retriever."""
+
+    def __init__(self, reader: Reader, searcher: Searcher, *, k: int = 5, mode: str = "hybrid"):
+        if k < 1:
+            raise UserError(f"k={k}: RAG needs at least one passage to retrieve")
+        if mode not in MODES:
+            raise UserError(f"unknown search mode {mode!r}; accepted: {', '.join(MODES)}")
+        self.reader = reader
+        self.searcher = searcher
+        self.k = k
+        self.mode = mode
+
+    def fit_prompt(self, passages: Sequence[Hit], question: str, reserved: int) -> tuple[str, list[Hit]]:
+        """The prompt with as many of the best passages as leave `reserved` tokens free, and those passages."""
+        room = self.reader.max_length - reserved - 1  # the reader puts a start token before the prompt
+        for n in range(len(passages), 0, -1):
+            prompt = format_rag_prompt(passages[:n], question)
+            if len(self.reader.encode(prompt)) <= room:
+                return prompt, list(passages[:n])
+        return format_rag_prompt([], question), []
+
+    def answers(self, questions: Sequence[str], gen_kwargs: dict[str, Any] | None = None) -> list[RagAnswer]:
+        """Answer each question from its retrieved passages (retrieval runs as one batch)."""
+        return self._answer([(q, gen_kwargs or DEFAULT_GEN_KWARGS) for q in questions])
+
+    def answer(self, question: str, gen_kwargs: dict[str, Any] | None = None) -> RagAnswer:
+        return self.answers([question], gen_kwargs)[0]
+
+    def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        return [a.text for a in self._answer(requests)]
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        hits = self._retrieve([context for context, _ in requests])
+        prompts = [self.fit_prompt(h, context, len(self.reader.encode(continuation)))[0]
+                   for (context, continuation), h in zip(requests, hits)]
+        return self.reader.loglikelihood([(p, continuation) for p, (_, continuation) in zip(prompts, requests)])
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        """A whole text asks no question, so it is scored by the reader alone."""
+        return self.reader.loglikelihood_rolling(texts)
+
+    def _answer(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[RagAnswer]:
+        hits = self._retrieve([question for question, _ in requests])
+        fitted = [self.fit_prompt(h, q, settings_from_gen_kwargs(kw).max_new_tokens)
+                  for (q, kw), h in zip(requests, hits)]
+        texts = self.reader.generate_until([(prompt, kw) for (prompt, _), (_, kw) in zip(fitted, requests)])
+        return [RagAnswer(text, unique_docs(h.doc_id for h in used), used) for text, (_, used) in zip(texts, fitted)]
+
+    def _retrieve(self, questions: Sequence[str]) -> list[list[Hit]]:
+        return self.searcher.search(list(questions), k=self.k, mode=self.mode)
