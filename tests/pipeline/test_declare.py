@@ -47,6 +47,7 @@ def test_every_stage_kind_from_yaml(tmp_path, decoder_run):
      "stage 'a': function 'adaptlab.prompting.answers:nothing': adaptlab.prompting.answers has no function 'nothing'"),
     ([{"name": "a", "template": "missing.j2"}], "stage 'a': "),
     ([{"name": "a", "lm": "no_run"}], "stage 'a': "),
+    ([{"name": "a", "function": "x:y"}, {"name": "a", "lm": "r"}], "stage name 'a' is used twice"),
 ])
 def test_mistakes_name_the_stage_and_field(tmp_path, stages, expected):
     with pytest.raises(UserError) as err:
@@ -61,5 +62,5 @@ def test_top_level_typo(tmp_path):
     with pytest.raises(UserError, match="unknown field 'stage' \\(did you mean 'stages'\\?\\); accepted: stages"):
         load_pipeline(path)
     path.write_text("stages: []\n")
-    with pytest.raises(UserError, match="p.yaml: no stages; give `stages:` a list of {name, and one of lm, function"):
+    with pytest.raises(UserError, match="p.yaml: a pipeline needs at least one stage"):
         load_pipeline(path)

@@ -35,7 +35,8 @@ def test_request_settings_go_to_the_last_lm_stage():
 
 def test_scores_come_from_the_last_lm_stage_after_the_stages_before_it():
     scorer = RecordingLM()
-    pipeline = Pipeline([FunctionStage("shout", str.upper), LMStage("model", scorer), FunctionStage("strip", str.strip)])
+    pipeline = Pipeline([FunctionStage("shout", str.upper), LMStage("model", scorer),
+                         FunctionStage("strip", str.strip)])
     assert pipeline.loglikelihood([("q?", " yes")]) == [(-4.0, True)]
     assert pipeline.loglikelihood_rolling(["doc"]) == [-3.0]
     assert scorer.calls == [("loglikelihood", [("Q?", " yes")]), ("loglikelihood_rolling", ["doc"])]

@@ -50,7 +50,8 @@ def test_user_template_may_extend_a_builtin(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("{{ question }} {{ exmples }}", "t.j2: unknown template variable 'exmples'; accepted: examples, instruction, question"),
+    ("{{ question }} {{ exmples }}",
+     "t.j2: unknown template variable 'exmples'; accepted: examples, instruction, question"),
     ("{% for e in examples %}{{ e.question }\n{% endfor %}", "t.j2:1: template syntax error: unexpected '}'"),
     ('{% extends "base.j2" %}', "t.j2: template 'base.j2' not found"),
 ])

@@ -16,7 +16,7 @@ out = Console(soft_wrap=True)
 
 
 @app.callback()
-def pipeline() -> None:
+def group() -> None:
     """Chain models, prompts and Python functions; run the chain."""  # a group, even with one command
 
 

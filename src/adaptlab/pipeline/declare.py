@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adaptlab.config import read_yaml, validate
 from adaptlab.errors import UserError
-from adaptlab.lm import LM
-from adaptlab.pipeline.pipeline import Pipeline
+from adaptlab.lm import LM, HFCausalLM
+from adaptlab.pipeline.pipeline import Pipeline, check_stage_names
 from adaptlab.pipeline.stages import FunctionStage, LMStage, PromptStage, Stage
 from adaptlab.prompting.prompter import Prompter, PromptSettings
 from adaptlab.prompting.templating import BUILTIN
@@ -83,9 +83,11 @@ def load_pipeline(path: Path) -> Pipeline:
     """Validate every stage, then build them in order (LMs from the same folder are loaded once)."""
     path = Path(path)
     spec = validate(PipelineFile, read_yaml(path), source=str(path))
-    if not spec.stages:
-        raise UserError(f"{path}: no stages; give `stages:` a list of {{name, and one of {', '.join(KINDS)}}}")
     configs = [_stage_config(path, i, raw) for i, raw in enumerate(spec.stages)]
+    try:
+        check_stage_names([config.name for config in configs])
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     lms: dict[Path, LM] = {}
     stages = []
     for config in configs:
@@ -111,8 +113,6 @@ def _build(config: StageConfig, base: Path, lms: dict[Path, LM]) -> Stage:
     if isinstance(config, LMStageConfig):
         folder = base / config.lm
         if folder not in lms:
-            from adaptlab.lm import HFCausalLM
-
             lms[folder] = HFCausalLM.from_path(folder)
         return LMStage(config.name, lms[folder], config.generate.model_dump(exclude_none=True))
     if isinstance(config, FunctionStageConfig):

@@ -45,14 +45,18 @@ class PipelineResult:
         return {run.name: run.seconds for run in self.stages}
 
 
+def check_stage_names(names: Sequence[str]) -> None:
+    """At least one stage, each named once (names key the timings and the errors)."""
+    if not names:
+        raise UserError("a pipeline needs at least one stage")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UserError(f"stage name {repeated[0]!r} is used twice; stage names must be unique")
+
+
 class Pipeline(LM):
     def __init__(self, stages: Sequence[Stage]):
-        names = [stage.name for stage in stages]
-        if not names:
-            raise UserError("a pipeline needs at least one stage")
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise UserError(f"stage name {repeated[0]!r} is used twice; stage names must be unique")
+        check_stage_names([stage.name for stage in stages])
         self.stages = list(stages)
         lm_stages = [i for i, stage in enumerate(self.stages) if isinstance(stage, LMStage)]
         self.scorer = lm_stages[-1] if lm_stages else None  # index of the last LM stage

@@ -37,11 +37,11 @@ def _prompt_settings(**given: Any) -> Any:
 
 @app.command("render")
 def render(questions: Questions, template: Template = None, examples: Examples = None, k: K = None,
-           select: Select = None, id: Ids = None, seed: Seed = None, instruction: Instruction = None) -> None:
+           select: Select = None, ids: Ids = None, seed: Seed = None, instruction: Instruction = None) -> None:
     """Print the prompt each question becomes."""
     from adaptlab.prompting.prompter import Prompter
 
-    settings = _prompt_settings(template=template, examples=examples, k=k, select=select, ids=id, seed=seed,
+    settings = _prompt_settings(template=template, examples=examples, k=k, select=select, ids=ids, seed=seed,
                                 instruction=instruction)
     prompts = Prompter.from_settings(settings).render(questions)
     out.print("\n\n-----\n\n".join(escape(p) for p in prompts), highlight=False)
@@ -51,7 +51,7 @@ def render(questions: Questions, template: Template = None, examples: Examples =
 def ask(
     run: Annotated[Path, typer.Argument(help="A run folder or a local Hugging Face checkpoint folder.")],
     questions: Questions, template: Template = None, examples: Examples = None, k: K = None,
-    select: Select = None, id: Ids = None, seed: Seed = None, instruction: Instruction = None,
+    select: Select = None, ids: Ids = None, seed: Seed = None, instruction: Instruction = None,
     extract_answer: Annotated[Optional[bool], typer.Option(
         help="Keep only the text after 'Answer:'. [default: for chain_of_thought and hybrid]")] = None,
     max_gen_toks: int = 64,
@@ -62,7 +62,7 @@ def ask(
     from adaptlab.lm import HFCausalLM
     from adaptlab.prompting.prompted_lm import PromptedLM
 
-    settings = _prompt_settings(template=template, examples=examples, k=k, select=select, ids=id, seed=seed,
+    settings = _prompt_settings(template=template, examples=examples, k=k, select=select, ids=ids, seed=seed,
                                 instruction=instruction, extract_answer=extract_answer)
     lm = PromptedLM.from_settings(HFCausalLM.from_path(run), settings)
     gen_kwargs = {"until": until or ["\n\n", "\nQuestion:"], "max_gen_toks": max_gen_toks}
