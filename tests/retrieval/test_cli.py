@@ -1,0 +1,70 @@
+"""`adaptlab rag ...` through its typer app, and its user mistakes through `adaptlab.cli.main`."""
+
+import shutil
+import sys
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from adaptlab import cli
+from adaptlab.retrieval.cli import rag_app
+
+runner = CliRunner()
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(rag_app, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_index_query_eval(tmp_path, small_domain, real_index):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("compound-0000.txt", "gene-0000.txt"):
+        shutil.copy(small_domain / "docs" / name, docs / name)
+    (docs / "photo.txt").write_bytes(b"\x00\x01")
+    out = _ok("index", str(docs), "--out", str(tmp_path / "ix"), "--max-tokens", "64", "--overlap", "8")
+    assert "skipped docs/photo.txt: binary" in out and "2 added, 0 updated, 0 deleted, 0 unchanged" in out
+    (docs / "gene-0000.txt").unlink()
+    out = _ok("index", str(docs), "--out", str(tmp_path / "ix"))
+    assert "0 added, 0 updated, 1 deleted, 1 unchanged; 0 chunks embedded" in out
+
+    out = _ok("query", str(real_index), "Zikmina Laboratories", "--k", "2", "--mode", "bm25")
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("1. ") and "docs/compound-0000.txt" in lines[0]
+    out = _ok("eval", str(real_index), str(small_domain / "qa_eval.jsonl"))
+    for word in ("bm25", "dense", "hybrid", "recall@1", "recall@10", "mrr", "ndcg@10"):
+        assert word in out
+
+
+def _main_error(monkeypatch, capsys, *args: str) -> str:
+    """Run `adaptlab rag ARGS` through cli.main with the rag app wired in as cli.py will wire it."""
+    app = typer.Typer()
+    app.add_typer(rag_app, name="rag")
+    monkeypatch.setattr(cli, "app", app)
+    monkeypatch.setattr(sys, "argv", ["adaptlab", "rag", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["query", "{tmp}/nowhere", "q"], "no index at {tmp}/nowhere; build one with `adaptlab rag index`"),
+    (["index", "{tmp}/empty", "--out", "{tmp}/ix"], "no readable documents in {tmp}/empty (accepted: .txt, .md"),
+    (["index", "{tmp}/empty", "--out", "{tmp}/ix", "--max-tokens", "999"], "max_tokens=999: must be from 8 to 254"),
+    (["eval", "{index}", "{tmp}/labels.jsonl"], "labels.jsonl:1: doc_id 'gene-0999' matches no document"),
+    (["eval", "{index}", "{tmp}/labels.jsonl", "--mode", "sparse"], "unknown mode 'sparse'; accepted: bm25"),
+    (["query", "{index}", "q", "--mode", "sparse"], "unknown search mode 'sparse'"),
+])
+def test_user_mistakes_are_one_line_and_exit_code_2(monkeypatch, capsys, tmp_path, real_index, args, expected):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "labels.jsonl").write_text('{"question": "q", "doc_id": "gene-0999"}\n')
+    fill = {"tmp": str(tmp_path), "index": str(real_index)}
+    line = _main_error(monkeypatch, capsys, *(a.format(**fill) for a in args))
+    assert expected.format(**fill) in line

@@ -1,0 +1,93 @@
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from adaptlab.errors import UserError
+from adaptlab.lm import LM, HFCausalLM
+from adaptlab.retrieval.chunking import Chunk
+from adaptlab.retrieval.rag import RagAnswer, RagLM, format_rag_prompt
+from adaptlab.retrieval.search import Hit, open_searcher
+
+
+def hit(doc_id: str, text: str, score: float = 1.0) -> Hit:
+    return Hit(Chunk(doc_id, 0, 0, len(text), text), score)
+
+
+HITS = [hit("a", "Alpha is 10 mg."), hit("b", "Beta is 20 mg."), hit("a", "Alpha is blue."), hit("c", "Gamma.")]
+
+
+class CharReader(LM):
+    """One token per character; records every prompt it is given."""
+
+    def __init__(self, max_length: int):
+        self.max_length = max_length
+        self.prompts: list[str] = []
+
+    def encode(self, text: str) -> list[int]:
+        return [ord(ch) for ch in text]
+
+    def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        self.prompts += [p for p, _ in requests]
+        return [" 10 mg"] * len(requests)
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        self.prompts += [p for p, _ in requests]
+        return [(-float(len(c)), True) for _, c in requests]
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        return [-float(len(t)) for t in texts]
+
+
+class FixedSearcher:
+    def __init__(self, hits: list[Hit]):
+        self.hits = hits
+        self.queries: list[str] = []
+
+    def search(self, queries: Sequence[str], k: int = 10, mode: str = "hybrid") -> list[list[Hit]]:
+        self.queries += queries
+        return [self.hits[:k] for _ in queries]
+
+
+def test_the_prompt_format():
+    assert format_rag_prompt(HITS[:2], " What is Alpha? ") == (
+        "[a] Alpha is 10 mg.\n\n[b] Beta is 20 mg.\n\nQuestion: What is Alpha?\nAnswer:")
+    assert format_rag_prompt([], "What is Alpha?") == "Question: What is Alpha?\nAnswer:"
+
+
+def test_passages_fit_the_context_lowest_ranked_dropped_first_and_are_cited():
+    question, gen = "What is Alpha?", {"until": ["\n"], "max_gen_toks": 5}
+    three = len(format_rag_prompt(HITS[:3], question))
+    reader = CharReader(max_length=three + 5 + 1)  # prompt + tokens to generate + start token
+    rag = RagLM(reader, FixedSearcher(HITS), k=4)
+    answer = rag.answer(question, gen)
+    assert answer == RagAnswer(" 10 mg", ["a", "b"], HITS[:3])  # "c" dropped; "a" cited once
+    assert reader.prompts == [format_rag_prompt(HITS[:3], question)]
+    assert rag.generate_until([(question, {**gen, "max_gen_toks": 6})]) == [" 10 mg"]
+    assert reader.prompts[-1] == format_rag_prompt(HITS[:2], question)  # one more token to generate: one passage less
+    tiny = RagLM(CharReader(max_length=20), FixedSearcher(HITS), k=4)
+    assert tiny.answer(question, gen).citations == []  # nothing fits: the question alone
+
+
+def test_loglikelihood_conditions_on_the_retrieved_prompt():
+    reader = CharReader(max_length=10_000)
+    searcher = FixedSearcher(HITS)
+    rag = RagLM(reader, searcher, k=2)
+    assert rag.loglikelihood([("What is Alpha?", " 10 mg")]) == [(-6.0, True)]
+    assert searcher.queries == ["What is Alpha?"]
+    assert reader.prompts == [format_rag_prompt(HITS[:2], "What is Alpha?")]
+    assert rag.loglikelihood_rolling(["abc"]) == [-3.0]
+
+
+def test_rag_over_a_real_index_and_a_real_decoder(real_index, small_domain, decoder_run):
+    searcher = open_searcher(real_index)
+    question = "Who holds the development rights to Blolelquor?"
+    cited = RagLM(CharReader(max_length=4096), searcher, k=3).answer(question)
+    assert "docs/compound-0000.txt" in cited.citations and len(cited.passages) == 3
+    rag = RagLM(HFCausalLM.from_path(decoder_run), searcher, k=3)
+    answer = rag.answer(question, {"until": ["\n"], "max_gen_toks": 4})
+    assert isinstance(answer.text, str) and set(answer.citations) <= {p.doc_id for p in answer.passages}
+    (logprob, _), = rag.loglikelihood([(question, " Zikmina")])
+    assert logprob < 0
+    with pytest.raises(UserError, match="unknown search mode"):
+        RagLM(rag.reader, searcher, mode="sparse")
