@@ -1,0 +1,191 @@
+"""Retrieval on the synthetic domain: quality by search mode, then indexing and query speed at scale.
+
+What it does
+    1. Quality: the synthetic domain (seed 0, 80 compounds) indexed with the default
+       chunking; recall@1/5/10, MRR and nDCG@10 of bm25, dense and hybrid search on
+       qa_eval.jsonl (document-level relevance).
+    2. Scale: corpora of about N chunks for each --sizes N, from synthetic domains of 400
+       compounds under seeds 1, 2, ... (ids prefixed `s<seed>/`). Each size is built
+       incrementally on the one before (only the new documents are embedded), so the
+       throughput is that of the update; an unchanged re-sync is timed too (it embeds
+       nothing). Then hybrid query latency, one query at a time with its embedding,
+       p50/p99 over --queries questions, and hybrid recall@5 on seed 1's qa_eval among
+       all the distractors.
+       Sizes in --tiled-sizes are built the same way, except that each new chunk's
+       vector is a copy of an already embedded one: for latency only (an exact flat
+       scan costs the same whatever the values), when embedding them for real would
+       take too long on a busy machine. Their throughput and recall are not printed.
+    3. RAG exact match with a reader model: see the section marked below (to come).
+
+Usage (from the repo root)
+    .venv/bin/python benchmarks/rag.py [--sizes 10000,100000] [--tiled-sizes ...] [--workdir DIR]
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adaptlab.corpus.documents import Document
+from adaptlab.corpus.synth import generate, synthesize
+from adaptlab.retrieval.chunking import ChunkSettings, chunk_text, hf_token_spans
+from adaptlab.retrieval.embeddings import default_embedder
+from adaptlab.retrieval.index import TextEmbedder, sync_index
+from adaptlab.retrieval.metrics import LabeledQuery, evaluate_retrieval, read_labeled_queries
+from adaptlab.retrieval.search import MODES, Searcher, open_searcher
+from adaptlab.retrieval.sources import read_corpus
+
+console = Console(width=140)
+SCALE_COMPOUNDS = 400
+
+
+def quality(workdir: Path, chunking: ChunkSettings) -> None:
+    synthesize(workdir / "synth", seed=0)
+    t0 = time.perf_counter()
+    report = sync_index(workdir / "quality", read_corpus(workdir / "synth" / "docs").documents, default_embedder(),
+                        chunking)
+    console.print(f"seed 0, 80 compounds: {report.documents} documents, {report.chunks} chunks "
+                  f"({chunking.max_tokens} tokens, overlap {chunking.overlap}), indexed in {time.perf_counter() - t0:.1f} s")
+    searcher = open_searcher(workdir / "quality", default_embedder())
+    queries = read_labeled_queries(workdir / "synth" / "qa_eval.jsonl", searcher.index.hashes)
+    table = Table(title=f"retrieval on qa_eval ({len(queries)} questions, document level)")
+    rows = {mode: evaluate_retrieval(searcher, queries, mode) for mode in MODES}
+    table.add_column("mode")
+    for name in rows["hybrid"]:
+        table.add_column(name, justify="right")
+    for mode, metrics in rows.items():
+        table.add_row(mode, *(f"{v:.3f}" for v in metrics.values()))
+    console.print(table)
+
+
+def scale_corpus(size: int, chunking: ChunkSettings) -> tuple[list[Document], list[LabeledQuery]]:
+    """Documents from seeds 1, 2, ... until they make `size` chunks; seed 1's eval questions, labelled."""
+    spans = hf_token_spans(default_embedder().tokenizer)
+    docs: list[Document] = []
+    chunks = 0
+    seed = 0
+    labelled: list[LabeledQuery] = []
+    while chunks < size:
+        seed += 1
+        domain = generate(seed=seed, n_compounds=SCALE_COMPOUNDS)
+        for doc_id, text in domain.documents.items():
+            if chunks >= size:
+                break
+            docs.append(Document(f"s{seed}/{doc_id}", text))
+            chunks += len(chunk_text(doc_id, text, chunking, spans))
+        if seed == 1:
+            labelled = [LabeledQuery(q["question"], frozenset({f"s1/{q['doc_id']}"}))
+                        for q in domain.records["qa_eval.jsonl"]]
+    return docs, labelled
+
+
+class TiledEmbedder:
+    """The real embedder's name and tokenizer; vectors copied, in turn, from ones it embedded before."""
+
+    def __init__(self, real: TextEmbedder, vectors: np.ndarray):
+        self.real = real
+        self.name = real.name
+        self.vectors = vectors
+        self.next = 0
+
+    @property
+    def dim(self) -> int:
+        return self.real.dim
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.real.tokenizer
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        rows = (self.next + np.arange(len(texts))) % len(self.vectors)
+        self.next += len(texts)
+        return self.vectors[rows]
+
+
+def latency(searcher: Searcher, questions: list[str]) -> tuple[float, float]:
+    """p50 and p99 in ms of hybrid search, one question at a time, its embedding included."""
+    searcher.search(questions[:3], k=10)  # warm up
+    times = []
+    for q in questions:
+        t0 = time.perf_counter()
+        searcher.search([q], k=10, mode="hybrid")
+        times.append((time.perf_counter() - t0) * 1000)
+    cuts = statistics.quantiles(times, n=100)
+    return cuts[49], cuts[98]
+
+
+def scale(workdir: Path, sizes: list[int], tiled: set[int], chunking: ChunkSettings, n_queries: int) -> None:
+    table = Table(title="scale: incremental indexing, hybrid search one query at a time (embedding included)")
+    for col in ("chunks", "documents", "vectors", "embedded", "index s", "chunks/s", "resync s", "load s",
+                "p50 ms", "p99 ms", "hybrid recall@5"):
+        table.add_column(col, justify="right")
+    path = workdir / "scale"
+    embedder: TextEmbedder = default_embedder()
+    for size in sorted(sizes):
+        docs, labelled = scale_corpus(size, chunking)
+        fake = size in tiled
+        if fake:
+            vectors = open_searcher(path, embedder).index.vectors
+            embedder = TiledEmbedder(default_embedder(), vectors.index.reconstruct_n(0, vectors.ntotal))
+        t0 = time.perf_counter()
+        report = sync_index(path, docs, embedder, chunking)
+        build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = sync_index(path, docs, embedder, chunking)
+        resync = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        searcher = open_searcher(path, default_embedder())
+        load = time.perf_counter() - t0
+        p50, p99 = latency(searcher, [q.question for q in labelled][:n_queries])
+        recall = "n/a" if fake else f"{evaluate_retrieval(searcher, labelled, 'hybrid')['recall@5']:.3f}"
+        throughput = "n/a" if fake else f"{report.chunks_embedded / build:.1f}"
+        table.add_row(f"{report.chunks:,}", f"{report.documents:,}", "tiled" if fake else "real",
+                      f"{report.chunks_embedded:,}", f"{build:.1f}", throughput, f"{resync:.1f}", f"{load:.2f}",
+                      f"{p50:.1f}", f"{p99:.1f}", recall)
+        console.print(f"{size:,} chunks: indexed in {build:.0f} s; unchanged re-sync embedded {again.chunks_embedded}")
+    console.print(table)
+
+
+# --- RAG exact match with a reader model (to come) -------------------------------------------
+# Plug in here: RagLM(HFCausalLM.from_path(reader), open_searcher(workdir / "quality")).answers(questions)
+# on seed 0's qa_eval, exact match of each answer against its `answer`, citations against `doc_id`,
+# beside the reader without retrieval.
+
+
+def main(
+    sizes: Annotated[str, typer.Option(help="Comma-separated chunk counts to index for real.")] = "10000,100000",
+    tiled_sizes: Annotated[str, typer.Option(help="Comma-separated chunk counts whose new vectors are copies "
+                                                  "(latency only).")] = "",
+    max_tokens: Annotated[int, typer.Option(help="Chunk budget in word pieces.")] = ChunkSettings.max_tokens,
+    overlap: Annotated[int, typer.Option(help="Chunk overlap in word pieces.")] = ChunkSettings.overlap,
+    queries: Annotated[int, typer.Option(help="Questions timed one at a time at each size.")] = 150,
+    skip_quality: Annotated[bool, typer.Option("--skip-quality")] = False,
+    workdir: Annotated[Path | None, typer.Option(help="Where corpora and indexes go (default: a temp dir).")] = None,
+) -> None:
+    chunking = ChunkSettings(max_tokens, overlap)
+    work = workdir or Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    try:
+        if not skip_quality:
+            quality(work, chunking)
+        real = [int(s) for s in sizes.split(",") if s]
+        tiled = {int(s) for s in tiled_sizes.split(",") if s}
+        if real or tiled:
+            scale(work, real + sorted(tiled), tiled, chunking, queries)
+    finally:
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    typer.run(main)
