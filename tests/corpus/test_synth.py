@@ -163,6 +163,19 @@ def test_eval_instructions_are_about_unseen_compounds(default):
     assert not [d for d in eval_docs if names[d] in train_text]
 
 
+def test_training_compounds_get_several_distinct_field_sets(default):
+    layouts: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+    for record in default["instructions_train"]:
+        layouts.setdefault((record["doc_id"], record["format"]["kind"]), []).append(tuple(record["format"]["fields"]))
+    assert all(len(sets) == len(set(sets)) for sets in layouts.values())
+    assert max(len(sets) for sets in layouts.values()) == synth.INSTRUCTIONS_PER_TRAIN_COMPOUND
+    per_eval = {}
+    for record in default["instructions_eval"]:
+        key = (record["doc_id"], record["format"]["kind"])
+        per_eval[key] = per_eval.get(key, 0) + 1
+    assert set(per_eval.values()) == {1}
+
+
 def test_instruction_responses_carry_the_facts(default):
     facts = {f["id"]: f for f in default["facts"]}
     for record in default["instructions_train"] + default["instructions_eval"]:

@@ -37,7 +37,7 @@ from adaptlab.fileio import replace_dir
 
 __all__ = ["SynthDomain", "SynthSummary", "check_format", "generate", "synthesize"]
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2  # 2: several instruction field sets per training compound
 # parameter -> (lowest, highest, type). Up to 400 compounds: the n/4 interactions then
 # never run out of the 100 reduced doses (100-199 mg) kept apart from standard doses (200-999 mg).
 PARAMETERS: dict[str, tuple[float, float, type]] = {
@@ -47,6 +47,9 @@ PARAMETERS: dict[str, tuple[float, float, type]] = {
 }
 QUESTIONS_PER_TRAIN_FACT = 2  # paraphrases help a model store a fact; eval asks once
 FIELDS_PER_INSTRUCTION = (2, 3)  # besides the compound's name
+# Field sets per training compound and format: a model learns to copy the asked-for layout
+# only from many different ones; evaluation asks once per compound and format.
+INSTRUCTIONS_PER_TRAIN_COMPOUND = 4
 INSTRUCTION_ELEMENT = "compound"
 FILES = ("facts.jsonl", "qa_train.jsonl", "qa_eval.jsonl", "instructions_train.jsonl", "instructions_eval.jsonl")
 
@@ -391,7 +394,8 @@ def _instruction(rng: random.Random, kind: str, plan: _Plan, fields: list[str], 
 def _instructions(
     rng: random.Random, plans: list[_Plan], facts: list[dict[str, Any]], held: set[str], fraction: float
 ) -> dict[str, list]:
-    """One instruction per compound and format; eval compounds are never in train instructions,
+    """Instructions per compound and format (several field sets for training compounds, one for
+    evaluation ones); eval compounds are never in train instructions,
     and train instructions only report training facts, so no evaluation answer leaks."""
     compounds = [p for p in plans if p.kind == "compound"]
     eval_docs = _holdout(rng, [p.id for p in compounds], fraction)
@@ -403,13 +407,17 @@ def _instructions(
         split = "eval" if plan.id in eval_docs else "train"
         fact_ids = fact_ids_by_doc[plan.id]
         usable = [f for f, (k, _, _) in COMPOUND_FIELDS.items() if k and (split == "eval" or fact_ids[k] not in held)]
+        variants = 1 if split == "eval" else INSTRUCTIONS_PER_TRAIN_COMPOUND
         for kind in FORMATS:
-            chosen = set(rng.sample(usable, min(len(usable), rng.randint(*FIELDS_PER_INSTRUCTION))))
-            if not chosen:
-                continue
-            fields = ["name", *(f for f in usable if f in chosen)]
-            record = _instruction(rng, kind, plan, fields, fact_ids)
-            splits[split].append({"id": f"ins-{split}-{len(splits[split]):05d}", **record})
+            seen: set[tuple[str, ...]] = set()
+            for _ in range(variants):
+                chosen = set(rng.sample(usable, min(len(usable), rng.randint(*FIELDS_PER_INSTRUCTION))))
+                fields = ["name", *(f for f in usable if f in chosen)]
+                if not chosen or tuple(fields) in seen:
+                    continue
+                seen.add(tuple(fields))
+                record = _instruction(rng, kind, plan, fields, fact_ids)
+                splits[split].append({"id": f"ins-{split}-{len(splits[split]):05d}", **record})
     return splits
 
 
