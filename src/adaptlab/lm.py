@@ -55,7 +55,7 @@ class HFCausalLM(LM):
     """A decoder-only transformers model behind the LM interface."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16,
-                 max_length: int | None = None):
+                 max_length: int | None = None, chat: bool = False):
         if model.config.is_encoder_decoder or not model.can_generate():
             raise UserError(f"{type(model).__name__} is not a causal language model; the LM interface needs a decoder")
         self.model = model.eval()
@@ -63,6 +63,7 @@ class HFCausalLM(LM):
         self.batch_size = batch_size
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
         self.prefix_id = tokenizer.eos_token_id  # every training document followed an EOS
+        self.chat = chat
 
     @classmethod
     def from_path(cls, path: str | Path, *, device: str = "cpu", batch_size: int = 16) -> HFCausalLM:
@@ -70,18 +71,28 @@ class HFCausalLM(LM):
         from adaptlab.runs import load_model
 
         loaded = load_model(Path(path), device=device)
-        return cls(loaded.model, loaded.tokenizer, batch_size=batch_size)
+        return cls(loaded.model, loaded.tokenizer, batch_size=batch_size, chat=loaded.chat)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def render(self, context: str) -> str:
+        """What the model is given for a request's context: for a model fine-tuned on conversations
+        (`chat`), the context as the user's turn in its chat template, as training rendered it."""
+        if not self.chat:
+            return context
+        from adaptlab.train.sft_data import ensure_chat_template, render_prompt
+
+        ensure_chat_template(self.tokenizer)
+        return render_prompt(self.tokenizer, [{"role": "user", "content": context}])
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _split_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Ids of context and continuation, encoding them together as lm-eval does so merges agree."""
-        spaces = len(context) - len(context.rstrip())
+        spaces = 0 if self.chat else len(context) - len(context.rstrip())  # a chat template's newline is the context's
         if spaces:
             context, continuation = context[:-spaces], context[-spaces:] + continuation
         whole = self.encode(context + continuation)
@@ -111,7 +122,7 @@ class HFCausalLM(LM):
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
         windows = []
         for context, continuation in requests:
-            ctx, cont = self._split_pair(context, continuation)
+            ctx, cont = self._split_pair(self.render(context), continuation)
             if not cont:
                 raise UserError(f"empty continuation for context {context[-40:]!r}")
             seq = (ctx + cont)[-(self.max_length + 1) :]
@@ -136,5 +147,5 @@ class HFCausalLM(LM):
         results = []
         for context, gen_kwargs in requests:
             settings = settings_from_gen_kwargs(gen_kwargs)
-            results.append(generate(self.model, self.tokenizer, [context], settings)[0].text)
+            results.append(generate(self.model, self.tokenizer, [self.render(context)], settings)[0].text)
         return results

@@ -29,12 +29,15 @@ KINDS = ("hf", "peft", "bottleneck")
 
 
 def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model", kind: str = "hf",
-                       base: Path | None = None, base_quantization: str | None = None) -> Path:
+                       base: Path | None = None, base_quantization: str | None = None, chat: bool = False) -> Path:
     """`kind: hf` for a full model folder; `peft` or `bottleneck` for an adapter folder over `base`
-    (loaded in 4-bit NF4 when `base_quantization: nf4`, as QLoRA trained it)."""
+    (loaded in 4-bit NF4 when `base_quantization: nf4`, as QLoRA trained it). `chat: true` marks a
+    model fine-tuned on conversations: it is asked through its chat template."""
     manifest: dict[str, Any] = {"kind": kind, "family": family, "model": model}
     if base_quantization:
         manifest["base_quantization"] = base_quantization
+    if chat:
+        manifest["chat"] = True
     if base:
         manifest["base"] = str(Path(base).resolve())
     path = run_dir / MANIFEST
@@ -99,6 +102,7 @@ class LoadedModel:
     tokenizer: PreTrainedTokenizerBase
     family: Family
     path: Path
+    chat: bool = False  # fine-tuned on conversations: prompts go through the chat template
 
 
 def _with_adapter(kind: str, base: PreTrainedModel, adapter_dir: Path) -> torch.nn.Module:
@@ -138,7 +142,7 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir, local_files_only=True) \
             if (adapter_dir / "tokenizer.json").is_file() else base.tokenizer
         return LoadedModel(_with_adapter(manifest["kind"], base.model, adapter_dir), tokenizer, base.family,
-                           adapter_dir)
+                           adapter_dir, chat=bool(manifest.get("chat")))
     model_dir = resolve_model_dir(path)
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     family = family_from_config(config)
@@ -150,4 +154,4 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
         raise UserError(f"{model_dir}: no loadable tokenizer ({str(exc).splitlines()[0]})") from None
     model = auto.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32).to(device)
     model.eval()
-    return LoadedModel(model, tokenizer, family, model_dir)
+    return LoadedModel(model, tokenizer, family, model_dir, chat=bool(manifest and manifest.get("chat")))

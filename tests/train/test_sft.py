@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from adaptlab.errors import UserError
 from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
+from adaptlab.lm import HFCausalLM
 from adaptlab.runs import load_model
 from adaptlab.tokenization.train import load_tokenizer
 from adaptlab.train.loop import pretrain
@@ -70,6 +72,29 @@ def test_behavioural_sft_trains_on_format_instructions_and_is_measured(decoder_r
     scores = format_compliance(loaded, records, max_new_tokens=8)
     assert scores["instructions"] == 4 and 0.0 <= scores["format_compliance"] <= 1.0
     assert json.loads((tmp_path / "sft" / "cost.json").read_text())["trainable_share"] == 1.0
+
+
+def test_an_sft_model_is_asked_through_its_chat_template(decoder_run, corpus_dir, tmp_path):
+    synth = corpus_dir.parent / "synth"
+    cfg = PretrainConfig(out=tmp_path / "sft", base=decoder_run, sft={"train_file": synth / "instructions_train.jsonl"},
+                         train={**TINY_TRAIN, "steps": 4, "seq_len": 32, "eval_every": 4})
+    pretrain(cfg, progress=False)
+    chat, plain = HFCausalLM.from_path(tmp_path / "sft"), HFCausalLM.from_path(decoder_run)
+    assert chat.chat and not plain.chat and load_model(tmp_path / "sft").chat
+    prompt = chat.render("Dose of Vorantide?")
+    assert prompt.startswith("<|user|>\nDose of Vorantide?") and prompt.endswith("<|assistant|>\n")
+    raw = HFCausalLM(chat.model, chat.tokenizer)  # the same weights, asked without the template
+    gen = {"until": [], "max_gen_toks": 6}
+    assert chat.generate_until([("Dose of Vorantide?", gen)]) == raw.generate_until([(prompt, gen)])
+    # Scored after the whole rendered prompt (its closing newline included), not lm-eval's whitespace shift.
+    cont = chat.encode("318 mg")
+    seq = ([chat.prefix_id, *chat.encode(prompt)] + cont)[-(chat.max_length + 1) :]  # the model's context
+    with torch.no_grad():
+        logprobs = torch.log_softmax(chat.model(input_ids=torch.tensor([seq[:-1]])).logits[0], -1)
+    start = len(seq) - 1 - len(cont)
+    expected = sum(logprobs[start + i, t].item() for i, t in enumerate(cont))
+    assert chat.loglikelihood([("Dose of Vorantide?", "318 mg")])[0][0] == pytest.approx(expected, abs=1e-4)
+    assert plain.render("Dose of Vorantide?") == "Dose of Vorantide?"
 
 
 def test_sft_combines_with_an_adapter(decoder_run, corpus_dir, tmp_path):

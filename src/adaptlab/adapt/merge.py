@@ -26,6 +26,6 @@ def merge_lora(run: Path, out_dir: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp / "model")
     loaded.tokenizer.save_pretrained(tmp / "model")
-    write_run_manifest(tmp, family=loaded.family, model="model")
+    write_run_manifest(tmp, family=loaded.family, model="model", chat=loaded.chat)
     os.replace(tmp, out_dir)
     return out_dir

@@ -164,7 +164,7 @@ def _write_run(out_dir: Path, loaded: LoadedModel, tokenizer: PreTrainedTokenize
     try:
         loaded.model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
-        write_run_manifest(tmp, family=loaded.family, model="model")
+        write_run_manifest(tmp, family=loaded.family, model="model", chat=loaded.chat)
         (tmp / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
         replace_dir(tmp, out_dir)
     finally:

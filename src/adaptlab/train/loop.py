@@ -390,7 +390,8 @@ class Trainer:
         self.tokenizer.save_pretrained(out)
         quantized = self.cfg.adapter is not None and self.cfg.adapter.method == "qlora"
         write_run_manifest(self.run_dir, family=self.family, model="model", kind=kind,
-                           base=self.base_dir if kind != "hf" else None, base_quantization="nf4" if quantized else None)
+                           base=self.base_dir if kind != "hf" else None, base_quantization="nf4" if quantized else None,
+                           chat=self.cfg.sft is not None)
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
         write_cost(self.run_dir, self._cost(train_seconds, out))
