@@ -14,6 +14,7 @@ from rich.markup import escape
 from adaptlab.errors import UserError
 from adaptlab.pipeline.cli import app as pipeline_app
 from adaptlab.prompting.cli import app as prompt_app
+from adaptlab.retrieval.cli import rag_app
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Adapt language models to a domain and measure which adaptation wins.")
@@ -23,6 +24,7 @@ app.add_typer(corpus_app, name="corpus")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(rag_app, name="rag")
 out = Console(soft_wrap=True)
 BOTTLENECK_KINDS = ("houlsby", "pfeiffer", "parallel", "scaled_parallel")
 

@@ -24,6 +24,9 @@ class CharReader(LM):
         self.max_length = max_length
         self.prompts: list[str] = []
 
+    def render(self, context: str) -> str:
+        return context
+
     def encode(self, text: str) -> list[int]:
         return [ord(ch) for ch in text]
 
@@ -67,6 +70,21 @@ def test_passages_fit_the_context_lowest_ranked_dropped_first_and_are_cited():
     assert reader.prompts[-1] == format_rag_prompt(HITS[:2], question)  # one more token to generate: one passage less
     tiny = RagLM(CharReader(max_length=20), FixedSearcher(HITS), k=4)
     assert tiny.answer(question, gen).citations == []  # nothing fits: the question alone
+
+
+class ChatCharReader(CharReader):
+    """A chat model: the prompt it is given is wrapped in a template, which takes room too."""
+
+    def render(self, context: str) -> str:
+        return f"<|user|>\n{context}\n<|assistant|>\n"
+
+
+def test_a_chat_readers_template_counts_against_the_budget():
+    question, gen = "What is Alpha?", {"until": ["\n"], "max_gen_toks": 5}
+    three = len(format_rag_prompt(HITS[:3], question))
+    assert CharReader(three + 5 + 1).render("x") == "x"
+    used = RagLM(ChatCharReader(max_length=three + 5 + 1), FixedSearcher(HITS), k=4).answer(question, gen)
+    assert used.passages == HITS[:1]  # the template's 24 characters crowd out two 20-character passages
 
 
 def test_loglikelihood_conditions_on_the_retrieved_prompt():

@@ -40,6 +40,10 @@ class Reader(Protocol):
 
     max_length: int
 
+    def render(self, context: str) -> str:
+        """What the model is actually given for a context (a chat model wraps it in its template)."""
+        ...
+
     def encode(self, text: str) -> list[int]: ...
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]: ...
@@ -81,7 +85,7 @@ class RagLM(LM):
         room = self.reader.max_length - reserved - 1  # the reader puts a start token before the prompt
         for n in range(len(passages), 0, -1):
             prompt = format_rag_prompt(passages[:n], question)
-            if len(self.reader.encode(prompt)) <= room:
+            if len(self.reader.encode(self.reader.render(prompt))) <= room:
                 return prompt, list(passages[:n])
         return format_rag_prompt([], question), []
 
