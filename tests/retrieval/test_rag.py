@@ -1,55 +1,13 @@
-from collections.abc import Sequence
-from typing import Any
-
 import pytest
 
 from adaptlab.errors import UserError
-from adaptlab.lm import LM, HFCausalLM
-from adaptlab.retrieval.chunking import Chunk
+from adaptlab.lm import HFCausalLM
 from adaptlab.retrieval.rag import RagAnswer, RagLM, format_rag_prompt
-from adaptlab.retrieval.search import Hit, open_searcher
+from adaptlab.retrieval.search import open_searcher
 
-
-def hit(doc_id: str, text: str, score: float = 1.0) -> Hit:
-    return Hit(Chunk(doc_id, 0, 0, len(text), text), score)
-
+from retrieval.rag_fakes import CharReader, FixedSearcher, hit
 
 HITS = [hit("a", "Alpha is 10 mg."), hit("b", "Beta is 20 mg."), hit("a", "Alpha is blue."), hit("c", "Gamma.")]
-
-
-class CharReader(LM):
-    """One token per character; records every prompt it is given."""
-
-    def __init__(self, max_length: int):
-        self.max_length = max_length
-        self.prompts: list[str] = []
-
-    def render(self, context: str) -> str:
-        return context
-
-    def encode(self, text: str) -> list[int]:
-        return [ord(ch) for ch in text]
-
-    def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-        self.prompts += [p for p, _ in requests]
-        return [" 10 mg"] * len(requests)
-
-    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
-        self.prompts += [p for p, _ in requests]
-        return [(-float(len(c)), True) for _, c in requests]
-
-    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
-        return [-float(len(t)) for t in texts]
-
-
-class FixedSearcher:
-    def __init__(self, hits: list[Hit]):
-        self.hits = hits
-        self.queries: list[str] = []
-
-    def search(self, queries: Sequence[str], k: int = 10, mode: str = "hybrid") -> list[list[Hit]]:
-        self.queries += queries
-        return [self.hits[:k] for _ in queries]
 
 
 def test_the_prompt_format():

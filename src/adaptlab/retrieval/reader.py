@@ -1,0 +1,95 @@
+"""A reader: teach a small base to answer a question from supplied passages, so RAG works
+with the models trained here, and measure RAG's exact match.
+
+The supervised examples are rendered exactly as `RagLM` asks at inference: the question's
+retrieved passages, fitted to the reader's context, in `format_rag_prompt`. Retrieval can
+miss; a reader that only ever saw its answer in the passages learns to copy, so when no
+fitted passage holds the answer the lowest-ranked one is swapped for the gold document's
+chunk that does. The QA pairs come from a training split that evaluation never asks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from adaptlab.errors import UserError
+from adaptlab.lm import LM
+from adaptlab.retrieval.rag import RagLM, format_rag_prompt
+from adaptlab.retrieval.search import Hit
+
+ANSWER_TOKENS = 32  # room kept for the answer when fitting passages
+GEN_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": ANSWER_TOKENS}
+
+
+def normalize_answer(text: str) -> str:
+    """Case, surrounding blanks and a final period do not make an answer wrong."""
+    return " ".join(text.strip().rstrip(".").split()).casefold()
+
+
+def _with_gold(rag: RagLM, hits: list[Hit], record: dict[str, Any], gold_doc: str) -> list[Hit]:
+    """The fitted hits, the gold chunk holding the answer put last (as many of the best hits kept before
+    it as still fit) when retrieval missed it."""
+    answer, question = record["answer"], record["question"]
+    _, kept = rag.fit_prompt(hits, question, ANSWER_TOKENS)
+    if any(answer in h.text for h in kept):
+        return kept
+    gold = [Hit(c, 0.0) for c in rag.searcher.index.chunks.values() if c.doc_id == gold_doc and answer in c.text]
+    if not gold:
+        raise UserError(f"{record.get('id', question)!r}: no chunk of {gold_doc} contains its answer {answer!r}")
+    for n in range(max(1, len(kept)), 0, -1):
+        passages = [*kept[: n - 1], gold[0]]
+        if len(rag.fit_prompt(passages, question, ANSWER_TOKENS)[1]) == n:
+            return passages
+    raise UserError(f"{record.get('id', question)!r}: the chunk holding its answer does not fit the reader's context")
+
+
+def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: Callable[[str], str | None]) -> list[dict[str, str]]:
+    """Prompt/response pairs for supervised fine-tuning of a reader (see the module docstring)."""
+    questions = [r["question"] for r in records]
+    examples = []
+    for record, hits in zip(records, rag.searcher.search(questions, k=rag.k, mode=rag.mode)):
+        gold_doc = resolve_doc(record["doc_id"])
+        if gold_doc is None:
+            raise UserError(f"{record.get('id', record['question'])!r}: doc_id {record['doc_id']!r} is not in the index")
+        passages = _with_gold(rag, hits, record, gold_doc)
+        prompt, _ = rag.fit_prompt(passages, record["question"], ANSWER_TOKENS)
+        examples.append({"prompt": prompt, "response": record["answer"]})
+    return examples
+
+
+def write_examples(examples: Sequence[dict[str, str]], path: Path) -> None:
+    """JSONL, written whole or not at all."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
+    os.replace(tmp, path)
+
+
+def exact_match(lm: LM, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Share of questions whose generated answer equals the reference (normalised)."""
+    if not records:
+        raise UserError("no questions to answer")
+    answers = lm.generate_until([(r["question"], GEN_KWARGS) for r in records])
+    hits = [normalize_answer(a) == normalize_answer(r["answer"]) for a, r in zip(answers, records)]
+    return {"exact_match": sum(hits) / len(records), "questions": len(records),
+            "examples": [{"question": r["question"], "answer": a, "reference": r["answer"]}
+                         for r, a in list(zip(records, answers))[:3]]}
+
+
+class ClosedBookLM(LM):
+    """The reader asked in its RAG prompt format with no passages: RAG's baseline, same model."""
+
+    def __init__(self, reader: LM):
+        self.reader = reader
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        return self.reader.loglikelihood([(format_rag_prompt([], q), c) for q, c in requests])
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        return self.reader.loglikelihood_rolling(texts)
+
+    def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        return self.reader.generate_until([(format_rag_prompt([], q), kw) for q, kw in requests])

@@ -1,0 +1,48 @@
+"""The reader recipe: supervised examples rendered as RagLM asks, the answer always in the
+passages; exact match and the closed-book baseline."""
+
+import pytest
+
+from adaptlab.errors import UserError
+from adaptlab.retrieval.chunking import Chunk
+from adaptlab.retrieval.rag import RagLM, format_rag_prompt
+from adaptlab.retrieval.reader import ANSWER_TOKENS, ClosedBookLM, exact_match, normalize_answer, reader_examples
+from retrieval.rag_fakes import CharReader, FixedSearcher, hit
+
+HITS = [hit("a", "Alpha is 10 mg."), hit("b", "Beta is blue."), hit("c", "Gamma is red.")]
+GOLD = Chunk("d", 1, 0, 20, "Delta is given 7 mg.")
+QUESTION = "What is Alpha?"
+
+
+def rag(max_length: int = 10_000) -> RagLM:
+    return RagLM(CharReader(max_length), FixedSearcher(HITS, extra=[GOLD]), k=3)
+
+
+def test_examples_are_the_fitted_rag_prompt_when_the_answer_was_retrieved():
+    r = rag()
+    [example] = reader_examples(r, [{"question": QUESTION, "answer": "10 mg", "doc_id": "a"}], lambda d: d)
+    assert example == {"prompt": format_rag_prompt(HITS, QUESTION), "response": "10 mg"}
+
+
+def test_a_missed_answer_puts_the_gold_chunk_in_the_last_kept_place():
+    two = len(format_rag_prompt([HITS[0], hit("d", GOLD.text)], QUESTION)) + ANSWER_TOKENS + 1
+    [example] = reader_examples(rag(two), [{"question": QUESTION, "answer": "7 mg", "doc_id": "d"}], lambda d: d)
+    assert example["prompt"] == format_rag_prompt([HITS[0], hit("d", GOLD.text)], QUESTION)
+    one = len(format_rag_prompt([hit("d", GOLD.text)], QUESTION)) + ANSWER_TOKENS + 1  # room for the gold alone
+    [example] = reader_examples(rag(one), [{"question": QUESTION, "answer": "7 mg", "doc_id": "d"}], lambda d: d)
+    assert example["prompt"] == format_rag_prompt([hit("d", GOLD.text)], QUESTION)
+    with pytest.raises(UserError, match="no chunk of d contains its answer '9 mg'"):
+        reader_examples(rag(), [{"question": QUESTION, "answer": "9 mg", "doc_id": "d"}], lambda d: d)
+    with pytest.raises(UserError, match="doc_id 'zz' is not in the index"):
+        reader_examples(rag(), [{"question": QUESTION, "answer": "7 mg", "doc_id": "zz"}], lambda d: None)
+
+
+def test_exact_match_normalises_and_the_closed_book_baseline_gets_no_passages():
+    assert normalize_answer("  Zikmina  Laboratories. ") == normalize_answer("zikmina laboratories")
+    records = [{"question": QUESTION, "answer": "10 MG."}, {"question": "Beta?", "answer": "blue"}]
+    assert exact_match(rag(), records)["exact_match"] == 0.5  # CharReader always answers " 10 mg"
+    reader = CharReader(10_000)
+    ClosedBookLM(reader).generate_until([(QUESTION, {"until": ["\n"]})])
+    assert reader.prompts == [format_rag_prompt([], QUESTION)]
+    with pytest.raises(UserError, match="no questions"):
+        exact_match(rag(), [])
