@@ -1,14 +1,17 @@
 """`adaptlab rag ...` through its typer app, and its user mistakes through `adaptlab.cli.main`."""
 
+import json
 import shutil
-import sys
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from adaptlab import cli
 from adaptlab.retrieval.cli import rag_app
+from adaptlab.train.loop import pretrain
+from adaptlab.train.settings import PretrainConfig
+from context_helpers import cli_error
+from helpers import TINY_TRAIN, tiny_config
 
 runner = CliRunner()
 
@@ -39,21 +42,6 @@ def test_index_query_eval(tmp_path, small_domain, real_index):
         assert word in out
 
 
-def _main_error(monkeypatch, capsys, *args: str) -> str:
-    """Run `adaptlab rag ARGS` through cli.main with the rag app wired in as cli.py will wire it."""
-    app = typer.Typer()
-    app.add_typer(rag_app, name="rag")
-    monkeypatch.setattr(cli, "app", app)
-    monkeypatch.setattr(sys, "argv", ["adaptlab", "rag", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    err = capsys.readouterr().err
-    assert exc.value.code == 2 and "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 @pytest.mark.parametrize(("args", "expected"), [
     (["query", "{tmp}/nowhere", "q"], "no index at {tmp}/nowhere; build one with `adaptlab rag index`"),
     (["index", "{tmp}/empty", "--out", "{tmp}/ix"], "no readable documents in {tmp}/empty (accepted: .txt, .md"),
@@ -61,10 +49,32 @@ def _main_error(monkeypatch, capsys, *args: str) -> str:
     (["eval", "{index}", "{tmp}/labels.jsonl"], "labels.jsonl:1: doc_id 'gene-0999' matches no document"),
     (["eval", "{index}", "{tmp}/labels.jsonl", "--mode", "sparse"], "unknown mode 'sparse'; accepted: bm25"),
     (["query", "{index}", "q", "--mode", "sparse"], "unknown search mode 'sparse'"),
+    (["reader-data", "{index}", "{tmp}/labels.jsonl", "--base", "{tmp}", "--out", "{tmp}/r.jsonl"],
+     "labels.jsonl:1: a QA pair needs string fields question, answer, doc_id"),
 ])
 def test_user_mistakes_are_one_line_and_exit_code_2(monkeypatch, capsys, tmp_path, real_index, args, expected):
     (tmp_path / "empty").mkdir()
     (tmp_path / "labels.jsonl").write_text('{"question": "q", "doc_id": "gene-0999"}\n')
     fill = {"tmp": str(tmp_path), "index": str(real_index)}
-    line = _main_error(monkeypatch, capsys, *(a.format(**fill) for a in args))
+    line = cli_error(cli.app, ["rag", *(a.format(**fill) for a in args)], monkeypatch, capsys)
     assert expected.format(**fill) in line
+
+
+def test_reader_recipe_ask_and_exact_match(tmp_path, shards_dir, small_domain, real_index):
+    base = tmp_path / "base"
+    pretrain(tiny_config(shards_dir, base, steps=2, model={"max_seq_len": 1024}), progress=False)
+    data = tmp_path / "reader.jsonl"
+    out = _ok("reader-data", str(real_index), str(small_domain / "qa_train.jsonl"), "--base", str(base),
+              "--out", str(data))
+    examples = [json.loads(line) for line in data.read_text().splitlines()]
+    assert f"{len(examples)} reader examples" in out and len(examples) > 50
+    assert all(e["response"] in e["prompt"] and e["prompt"].endswith("Answer:") for e in examples)
+    reader = tmp_path / "reader"
+    pretrain(PretrainConfig(out=reader, base=base, sft={"train_file": data},
+                            train={**TINY_TRAIN, "steps": 2, "seq_len": 512, "eval_every": 2}), progress=False)
+    out = _ok("ask", str(real_index), str(reader), "Who holds the development rights to Blolelquor?")
+    citations = out.strip().splitlines()[-1]
+    assert citations.startswith("citations: ") and "docs/compound-0000.txt" in citations
+    out = _ok("eval", str(real_index), str(small_domain / "qa_eval.jsonl"), "--mode", "hybrid", "--reader",
+              str(reader))
+    assert "exact match on" in out and "RAG" in out and "without retrieval" in out

@@ -76,8 +76,11 @@ def evaluate(
     index_dir: Annotated[Path, typer.Argument(help="An index folder (from `adaptlab rag index`).")],
     queries: Annotated[Path, typer.Argument(help="JSONL with `question` and `doc_id` (e.g. qa_eval.jsonl).")],
     mode: Annotated[str, typer.Option(help="bm25, dense, hybrid or all.")] = ALL_MODES,
+    reader: Annotated[Optional[Path], typer.Option(help="A reader run: also RAG exact match (hybrid, k=5) on the "
+                                                        "queries' `answer`s, beside the same model without retrieval.")]
+    = None,
 ) -> None:
-    """Recall@1/5/10, MRR and nDCG@10 of document retrieval on labelled queries."""
+    """Recall@1/5/10, MRR and nDCG@10 of document retrieval on labelled queries (and RAG exact match)."""
     from adaptlab.retrieval.metrics import evaluate_retrieval, read_labeled_queries
     from adaptlab.retrieval.search import MODES, open_searcher
 
@@ -94,3 +97,59 @@ def evaluate(
     for m, metrics in rows.items():
         table.add_row(m, *(f"{v:.3f}" for v in metrics.values()))
     out.print(table)
+    if reader is not None:
+        from adaptlab.lm import HFCausalLM
+        from adaptlab.retrieval.rag import RagLM
+        from adaptlab.retrieval.reader import ClosedBookLM, exact_match, read_qa
+
+        records = read_qa(queries)
+        model = HFCausalLM.from_path(reader)
+        with_rag = exact_match(RagLM(model, searcher), records)["exact_match"]
+        closed = exact_match(ClosedBookLM(model), records)["exact_match"]
+        out.print(f"exact match on {len(records)} questions: RAG {with_rag:.3f}, without retrieval {closed:.3f}",
+                  highlight=False)
+
+
+@rag_app.command("ask")
+def ask(
+    index_dir: Annotated[Path, typer.Argument(help="An index folder (from `adaptlab rag index`).")],
+    run: Annotated[Path, typer.Argument(help="The reader: a run or model folder.")],
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="Passages to retrieve (those that fit are used).")] = 5,
+    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+) -> None:
+    """Answer a question from retrieved passages; print the answer and its citations."""
+    from adaptlab.lm import HFCausalLM
+    from adaptlab.retrieval.rag import RagLM
+    from adaptlab.retrieval.search import open_searcher
+
+    answer = RagLM(HFCausalLM.from_path(run), open_searcher(index_dir), k=k, mode=mode).answer(question)
+    out.print(escape(answer.text.strip()), highlight=False)
+    out.print(f"citations: {escape(', '.join(answer.citations) or '(none)')}", highlight=False)
+
+
+@rag_app.command("reader-data")
+def reader_data(
+    index_dir: Annotated[Path, typer.Argument(help="An index folder (from `adaptlab rag index`).")],
+    qa: Annotated[Path, typer.Argument(help="Training QA JSONL: question, answer, doc_id (never the eval set).")],
+    base: Annotated[Path, typer.Option(help="The base the reader will be fine-tuned from (its context and "
+                                            "tokenizer size the prompts).")],
+    out_file: Annotated[Path, typer.Option("--out", help="SFT JSONL to write (prompt/response).")],
+    k: Annotated[int, typer.Option("--k", min=1, help="Passages to retrieve per question.")] = 5,
+    mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+) -> None:
+    """Supervised data that teaches a base to answer from passages; train it with
+    `adaptlab finetune --base BASE --sft OUT`."""
+    from adaptlab.lm import HFCausalLM
+    from adaptlab.retrieval.metrics import doc_id_matcher
+    from adaptlab.retrieval.rag import RagLM
+    from adaptlab.retrieval.reader import read_qa, reader_examples, write_examples
+    from adaptlab.retrieval.search import open_searcher
+
+    records = read_qa(qa, ("question", "answer", "doc_id"))
+    searcher = open_searcher(index_dir)
+    loaded = HFCausalLM.from_path(base)
+    loaded.chat = True  # the reader is fine-tuned on conversations: budget for its chat template
+    examples = reader_examples(RagLM(loaded, searcher, k=k, mode=mode), records, doc_id_matcher(searcher.index.hashes))
+    write_examples(examples, out_file)
+    out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)

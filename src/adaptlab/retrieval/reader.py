@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from adaptlab.corpus.documents import iter_jsonl
 from adaptlab.errors import UserError
 from adaptlab.lm import LM
 from adaptlab.retrieval.rag import RagLM, format_rag_prompt
@@ -23,6 +24,18 @@ from adaptlab.retrieval.search import Hit
 
 ANSWER_TOKENS = 32  # room kept for the answer when fitting passages
 GEN_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": ANSWER_TOKENS}
+
+
+def read_qa(path: Path, fields: Sequence[str] = ("question", "answer")) -> list[dict[str, Any]]:
+    """QA pairs from JSONL; a line without one of `fields` (as a string) names its file and line."""
+    records = []
+    for where, record in iter_jsonl(path, f"QA pairs with {', '.join(fields)}"):
+        if not all(isinstance(record.get(f), str) for f in fields):
+            raise UserError(f"{where}: a QA pair needs string fields {', '.join(fields)}")
+        records.append(record)
+    if not records:
+        raise UserError(f"{path}: no QA pairs")
+    return records
 
 
 def normalize_answer(text: str) -> str:
