@@ -140,16 +140,14 @@ def reader_data(
 ) -> None:
     """Supervised data that teaches a base to answer from passages; train it with
     `adaptlab finetune --base BASE --sft OUT`."""
-    from adaptlab.lm import HFCausalLM
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
-    from adaptlab.retrieval.reader import read_qa, reader_examples, write_examples
+    from adaptlab.retrieval.reader import future_reader, read_qa, reader_examples, write_examples
     from adaptlab.retrieval.search import open_searcher
 
     records = read_qa(qa, ("question", "answer", "doc_id"))
     searcher = open_searcher(index_dir)
-    loaded = HFCausalLM.from_path(base)
-    loaded.chat = True  # the reader is fine-tuned on conversations: budget for its chat template
-    examples = reader_examples(RagLM(loaded, searcher, k=k, mode=mode), records, doc_id_matcher(searcher.index.hashes))
+    rag = RagLM(future_reader(base), searcher, k=k, mode=mode)
+    examples = reader_examples(rag, records, doc_id_matcher(searcher.index.hashes))
     write_examples(examples, out_file)
     out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)

@@ -18,7 +18,7 @@ from typing import Any
 
 from adaptlab.corpus.documents import iter_jsonl
 from adaptlab.errors import UserError
-from adaptlab.lm import LM
+from adaptlab.lm import LM, HFCausalLM
 from adaptlab.retrieval.rag import RagLM, format_rag_prompt
 from adaptlab.retrieval.search import Hit
 
@@ -72,6 +72,14 @@ def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: 
         prompt, _ = rag.fit_prompt(passages, record["question"], ANSWER_TOKENS)
         examples.append({"prompt": prompt, "response": record["answer"]})
     return examples
+
+
+def future_reader(base: Path) -> HFCausalLM:
+    """The base as the reader it will become: fine-tuned on conversations, so asked through its chat
+    template, whose tokens count against the passages' budget."""
+    lm = HFCausalLM.from_path(base)
+    lm.chat = True
+    return lm
 
 
 def write_examples(examples: Sequence[dict[str, str]], path: Path) -> None:
