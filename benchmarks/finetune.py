@@ -20,7 +20,8 @@ What it does
        freshly initialised rather than pretrained.
 
 Usage (from the repo root)
-    .venv/bin/python benchmarks/finetune.py [--steps 300] [--base runs/quickstart/run] [--json out.json]
+    .venv/bin/python benchmarks/finetune.py [--steps 300] [--base RUN] [--sections methods,tokens,behaviour,memory]
+        [--json out.json]
 Figures are printed, never asserted.
 """
 
@@ -69,6 +70,7 @@ TRAIN_FLAGS = ["--seq-len", "128", "--batch-size", "16", "--warmup-steps", "20"]
 # An instruction prompt is ~170 tokens and its answer up to ~60: SFT and its evaluation need a longer context.
 SFT_FLAGS = ["--seq-len", "512", "--batch-size", "8", "--warmup-steps", "20"]
 TOKENS_PER_STEP = 2048
+SECTIONS = ("methods", "tokens", "behaviour", "memory")
 
 
 def adaptlab(*args: str) -> None:
@@ -117,12 +119,13 @@ def main(
     steps: Annotated[int, typer.Option(help="adaptation steps per method")] = 300,
     base_steps: Annotated[int, typer.Option(help="pretraining steps of the base, when it is trained here")] = 1000,
     base_seq_len: Annotated[int, typer.Option(help="context of the base, when it is trained here")] = 512,
-    sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 400,
+    sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 600,
     memory_size: Annotated[str, typer.Option(help="preset for the memory-at-scale comparison")] = "30m",
     memory_steps: Annotated[int, typer.Option(help="steps of each run in the memory comparison")] = 10,
     base: Annotated[Path | None, typer.Option(help="an existing base run (else one is pretrained)")] = None,
     methods: Annotated[str, typer.Option(help="comma-separated subset of the methods")] = ",".join(METHODS),
     workdir: Annotated[Path | None, typer.Option(help="where everything goes (default: a temp dir)")] = None,
+    sections: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(SECTIONS))] = ",".join(SECTIONS),
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON")] = None,
 ) -> None:
     work = workdir or Path(tempfile.mkdtemp(prefix="adaptlab-finetune-"))
@@ -142,44 +145,65 @@ def main(
         write_general_corpus(general_dir)
     general = [d.text for d in read_documents(split_path(general_dir, "validation"))]
 
+    figures: dict[str, Any] = {}
+    wanted = set(sections.split(","))
+    if unknown := wanted - set(SECTIONS):
+        raise typer.BadParameter(f"unknown sections {sorted(unknown)}; accepted: {', '.join(SECTIONS)}")
+    if "methods" in wanted:
+        figures["methods"] = adapt_each(work, base, methods.split(","), steps, domain, general)
+        report_methods(figures["methods"])
+    if "tokens" in wanted:
+        figures["methods"] = {**figures.get("methods", {}), **domain_tokens(work, base, steps, domain, general)}
+        figures["domain_tokens"] = json.loads((work / "extended" / "domain_tokens.json").read_text())
+        report_methods(figures["methods"])
+        report_tokens(figures["domain_tokens"])
+    if "behaviour" in wanted:
+        figures["format_compliance"] = behaviour(work, base, sft_steps)
+        console.print(f"format compliance on held-out instructions: base {figures['format_compliance']['base']:.3f}, "
+                      f"after behavioural SFT {figures['format_compliance']['sft']:.3f}")
+    if "memory" in wanted:
+        figures[f"memory_{memory_size}"] = scale = memory_at_scale(work, memory_size, memory_steps)
+        report_memory(scale, memory_size)
+    console.print(f"wall time {time.perf_counter() - started:.0f} s; work folder {work}")
+    if json_path:
+        json_path.write_text(json.dumps(figures, indent=2, default=str))
+
+
+def adapt_each(work: Path, base: Path, names: list[str], steps: int, domain: list[str],
+               general: list[str]) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {"base": measure(base, domain, general)}
-    console.print(f"base: {results['base']}")
     common = ["--base", str(base), "--data", str(work / "domain-shards"), "--steps", str(steps),
               "--eval-every", str(steps), *TRAIN_FLAGS]
-    for name in methods.split(","):
+    for name in names:
         run = work / f"ft-{name}"
         adaptlab("finetune", *common, "--out", str(run), *METHODS[name])
         results[name] = measure(run, domain, general)
         console.print(f"{name}: {results[name]}")
+    return results
 
-    # Domain tokens, then full continued pretraining on shards encoded with the extended tokenizer.
+
+def domain_tokens(work: Path, base: Path, steps: int, domain: list[str],
+                  general: list[str]) -> dict[str, dict[str, Any]]:
+    """Domain tokens, then full continued pretraining on shards encoded with the extended tokenizer."""
     adaptlab("tokenizer", "extend", str(base), "--corpus", str(work / "domain"), "--out", str(work / "extended"))
-    extension = json.loads((work / "extended" / "domain_tokens.json").read_text())
     encode_corpus(work / "domain", load_model(work / "extended").tokenizer, work / "domain-shards-ext", progress=False)
     adaptlab("finetune", "--base", str(work / "extended"), "--data", str(work / "domain-shards-ext"), "--steps",
              str(steps), "--eval-every", str(steps), *TRAIN_FLAGS, "--out", str(work / "ft-tokens+full"),
              *METHODS["full"])
-    results["tokens+full"] = measure(work / "ft-tokens+full", domain, general)
+    return {"tokens+full": measure(work / "ft-tokens+full", domain, general)}
 
-    # Behaviour: supervised fine-tuning on the strict-format instructions.
+
+def behaviour(work: Path, base: Path, steps: int) -> dict[str, float]:
+    """Supervised fine-tuning on the strict-format instructions; compliance on held-out ones."""
     instructions = read_instructions(work / "synth" / "instructions_eval.jsonl")
-    behaviour = {"base": format_compliance(load_model(base), instructions)["format_compliance"]}
+    scores = {"base": format_compliance(load_model(base), instructions)["format_compliance"]}
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "synth" / "instructions_train.jsonl"), "--steps",
-             str(sft_steps), "--eval-every", str(sft_steps), *SFT_FLAGS, "--out", str(work / "sft"),
-             *METHODS["full"])
-    behaviour["sft"] = format_compliance(load_model(work / "sft"), instructions)["format_compliance"]
-
-    scale = memory_at_scale(work, memory_size, memory_steps)
-
-    report(results, extension, behaviour, scale, memory_size)
-    console.print(f"wall time {time.perf_counter() - started:.0f} s; work folder {work}")
-    if json_path:
-        json_path.write_text(json.dumps({"methods": results, "domain_tokens": extension, "format_compliance": behaviour,
-                                         f"memory_{memory_size}": scale}, indent=2, default=str))
+             str(steps), "--eval-every", str(steps), *SFT_FLAGS, "--out", str(work / "sft"), *METHODS["full"])
+    scores["sft"] = format_compliance(load_model(work / "sft"), instructions)["format_compliance"]
+    return scores
 
 
-def report(results: dict[str, dict[str, Any]], extension: dict[str, Any], behaviour: dict[str, float],
-           scale: dict[str, dict[str, Any]], size: str) -> None:
+def report_methods(results: dict[str, dict[str, Any]]) -> None:
     table = Table(title="weight adaptation on the synthetic domain (lower bits per byte is better)")
     for column in ("method", "domain bpb", "general bpb", "trainable", "share", "peak RSS MB", "step s", "artifact"):
         table.add_column(column, justify="left" if column == "method" else "right")
@@ -189,12 +213,16 @@ def report(results: dict[str, dict[str, Any]], extension: dict[str, Any], behavi
                       f"{r.get('peak_rss_mb', 0):.0f}", f"{r.get('step_seconds', 0):.3f}",
                       f"{r.get('artifact_bytes', 0) / 1e6:.2f} MB")
     console.print(table)
+
+
+def report_tokens(extension: dict[str, Any]) -> None:
     tpb = extension["tokens_per_byte"]
     console.print(f"domain tokens: {len(extension['terms'])} terms, vocabulary {extension['vocab_before']:,} -> "
                   f"{extension['vocab_after']:,}; tokens per byte on {extension['measured_on']}: "
                   f"{tpb['before']:.4f} -> {tpb['after']:.4f} ({extension['reduction']:.1%} fewer)")
-    console.print(f"format compliance on held-out instructions: base {behaviour['base']:.3f}, "
-                  f"after behavioural SFT {behaviour['sft']:.3f}")
+
+
+def report_memory(scale: dict[str, dict[str, Any]], size: str) -> None:
     for name, c in scale.items():
         console.print(f"{size} preset, {name}: {c['trainable_parameters']:,} of {c['parameters']:,} parameters "
                       f"trained ({c['trainable_share']:.2%}), peak RSS {c['peak_rss_mb']:.0f} MB, "
