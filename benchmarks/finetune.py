@@ -78,13 +78,13 @@ def adaptlab(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "adaptlab", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def build_base(work: Path, steps: int, seq_len: int) -> Path:
+def build_base(work: Path, steps: int, seq_len: int, size: str = "1m") -> Path:
     """The quickstart's recipe with a longer context (same tokens per step)."""
     corpus = work / "general"
     write_general_corpus(corpus)
     tokenizer = train_tokenizer(iter_corpus_texts(corpus), "bpe", 2048, work / "tokenizer", show_progress=False)
     encode_corpus(corpus, tokenizer, work / "general-shards", progress=False)
-    adaptlab("pretrain", "--data", str(work / "general-shards"), "--out", str(work / "base"), "--size", "1m",
+    adaptlab("pretrain", "--data", str(work / "general-shards"), "--out", str(work / "base"), "--size", size,
              "--steps", str(steps), "--eval-every", str(steps), "--lr", "2e-3", "--seq-len", str(seq_len),
              "--batch-size", str(max(1, TOKENS_PER_STEP // seq_len)), "--warmup-steps", "20")
     return work / "base"
@@ -119,6 +119,7 @@ def main(
     steps: Annotated[int, typer.Option(help="adaptation steps per method")] = 300,
     base_steps: Annotated[int, typer.Option(help="pretraining steps of the base, when it is trained here")] = 1000,
     base_seq_len: Annotated[int, typer.Option(help="context of the base, when it is trained here")] = 512,
+    base_size: Annotated[str, typer.Option(help="model preset of the base, when it is trained here")] = "1m",
     sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 600,
     memory_size: Annotated[str, typer.Option(help="preset for the memory-at-scale comparison")] = "30m",
     memory_steps: Annotated[int, typer.Option(help="steps of each run in the memory comparison")] = 10,
@@ -131,7 +132,7 @@ def main(
     work = workdir or Path(tempfile.mkdtemp(prefix="adaptlab-finetune-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    base = base or build_base(work, base_steps, base_seq_len)
+    base = base or build_base(work, base_steps, base_seq_len, base_size)
     tokenizer_dir = load_model(base).path
 
     synthesize(work / "synth", seed=0)

@@ -6,7 +6,8 @@ import pytest
 from adaptlab.errors import UserError
 from adaptlab.retrieval.chunking import Chunk
 from adaptlab.retrieval.rag import RagLM, format_rag_prompt
-from adaptlab.retrieval.reader import ANSWER_TOKENS, ClosedBookLM, exact_match, normalize_answer, reader_examples
+from adaptlab.retrieval.reader import (ANSWER_TOKENS, ClosedBookLM, answer_shape, exact_match, normalize_answer,
+                                       reader_examples)
 from retrieval.rag_fakes import CharReader, FixedSearcher, hit
 
 HITS = [hit("a", "Alpha is 10 mg."), hit("b", "Beta is blue."), hit("c", "Gamma is red.")]
@@ -46,3 +47,18 @@ def test_exact_match_normalises_and_the_closed_book_baseline_gets_no_passages():
     assert reader.prompts == [format_rag_prompt([], QUESTION)]
     with pytest.raises(UserError, match="no questions"):
         exact_match(rag(), [])
+
+
+def test_counterfactual_copies_swap_the_answer_for_one_of_the_same_shape_everywhere():
+    assert answer_shape("22.6 hours") == answer_shape("8.1 days") == "9.9 a"
+    assert answer_shape("KSD-31*7") == "a-9*9" != answer_shape("22.6 hours")
+    records = [{"question": QUESTION, "answer": "10 mg", "doc_id": "a"},
+               {"question": "Beta?", "answer": "blue", "doc_id": "b"},
+               {"question": "Delta?", "answer": "7 mg", "doc_id": "d"}]
+    plain = reader_examples(rag(), records, lambda d: d)
+    examples = reader_examples(rag(), records, lambda d: d, counterfactuals=2)
+    swapped = {"prompt": plain[0]["prompt"].replace("10 mg", "7 mg"), "response": "7 mg"}
+    # Alpha gets one copy ("7 mg" is the only other answer shaped like "10 mg"); "blue" has no
+    # other of its shape; Delta's only candidate, "10 mg", is already in its passages
+    assert examples == [plain[0], swapped, plain[1], plain[2]]
+    assert "10 mg" not in swapped["prompt"] and swapped["prompt"].count("7 mg") == 1

@@ -137,6 +137,9 @@ def reader_data(
     out_file: Annotated[Path, typer.Option("--out", help="SFT JSONL to write (prompt/response).")],
     k: Annotated[int, typer.Option("--k", min=1, help="Passages to retrieve per question.")] = 5,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    counterfactuals: Annotated[int, typer.Option(min=0, help="Copies of each example with its answer swapped for "
+                                                             "another of the same shape, in passages and response.")]
+    = 0,
 ) -> None:
     """Supervised data that teaches a base to answer from passages; train it with
     `adaptlab finetune --base BASE --sft OUT`."""
@@ -148,6 +151,6 @@ def reader_data(
     records = read_qa(qa, ("question", "answer", "doc_id"))
     searcher = open_searcher(index_dir)
     rag = RagLM(future_reader(base), searcher, k=k, mode=mode)
-    examples = reader_examples(rag, records, doc_id_matcher(searcher.index.hashes))
+    examples = reader_examples(rag, records, doc_id_matcher(searcher.index.hashes), counterfactuals=counterfactuals)
     write_examples(examples, out_file)
     out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)

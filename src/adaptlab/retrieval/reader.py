@@ -6,12 +6,19 @@ retrieved passages, fitted to the reader's context, in `format_rag_prompt`. Retr
 miss; a reader that only ever saw its answer in the passages learns to copy, so when no
 fitted passage holds the answer the lowest-ranked one is swapped for the gold document's
 chunk that does. The QA pairs come from a training split that evaluation never asks.
+
+A reader trained on true facts can answer them from memory without learning to read.
+Counterfactual copies (`counterfactuals=N`) target that: the answer is swapped, in the
+passages and the response alike, for another training answer of the same shape (digits,
+letters and punctuation in the same pattern), so only reading the passage gets it right.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,8 +67,19 @@ def _with_gold(rag: RagLM, hits: list[Hit], record: dict[str, Any], gold_doc: st
     raise UserError(f"{record.get('id', question)!r}: the chunk holding its answer does not fit the reader's context")
 
 
-def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: Callable[[str], str | None]) -> list[dict[str, str]]:
-    """Prompt/response pairs for supervised fine-tuning of a reader (see the module docstring)."""
+def answer_shape(answer: str) -> str:
+    """Digits, letters and the rest in their pattern: '22.6 hours' and '8.1 days' share one."""
+    return re.sub(r"[a-zA-Z]+", "a", re.sub(r"\d+", "9", answer))
+
+
+def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: Callable[[str], str | None], *,
+                    counterfactuals: int = 0, seed: int = 0) -> list[dict[str, str]]:
+    """Prompt/response pairs for supervised fine-tuning of a reader, each followed by
+    `counterfactuals` copies with its answer swapped (see the module docstring)."""
+    rng = random.Random(seed)
+    by_shape: dict[str, list[str]] = {}
+    for answer in sorted({r["answer"] for r in records}):
+        by_shape.setdefault(answer_shape(answer), []).append(answer)
     questions = [r["question"] for r in records]
     examples = []
     for record, hits in zip(records, rag.searcher.search(questions, k=rag.k, mode=rag.mode)):
@@ -70,7 +88,11 @@ def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: 
             raise UserError(f"{record.get('id', record['question'])!r}: doc_id {record['doc_id']!r} is not in the index")
         passages = _with_gold(rag, hits, record, gold_doc)
         prompt, _ = rag.fit_prompt(passages, record["question"], ANSWER_TOKENS)
-        examples.append({"prompt": prompt, "response": record["answer"]})
+        answer = record["answer"]
+        examples.append({"prompt": prompt, "response": answer})
+        others = [a for a in by_shape[answer_shape(answer)] if a != answer and a not in prompt]
+        for swap in rng.sample(others, min(counterfactuals, len(others))):
+            examples.append({"prompt": prompt.replace(answer, swap), "response": swap})
     return examples
 
 
