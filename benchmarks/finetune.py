@@ -120,7 +120,7 @@ def main(
     base_steps: Annotated[int, typer.Option(help="pretraining steps of the base, when it is trained here")] = 1000,
     base_seq_len: Annotated[int, typer.Option(help="context of the base, when it is trained here")] = 512,
     base_size: Annotated[str, typer.Option(help="model preset of the base, when it is trained here")] = "1m",
-    sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 600,
+    sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 1000,
     memory_size: Annotated[str, typer.Option(help="preset for the memory-at-scale comparison")] = "30m",
     memory_steps: Annotated[int, typer.Option(help="steps of each run in the memory comparison")] = 10,
     base: Annotated[Path | None, typer.Option(help="an existing base run (else one is pretrained)")] = None,

@@ -49,7 +49,7 @@ QUESTIONS_PER_TRAIN_FACT = 2  # paraphrases help a model store a fact; eval asks
 FIELDS_PER_INSTRUCTION = (2, 3)  # besides the compound's name
 # Field sets per training compound and format: a model learns to copy the asked-for layout
 # only from many different ones; evaluation asks once per compound and format.
-INSTRUCTIONS_PER_TRAIN_COMPOUND = 4
+INSTRUCTIONS_PER_TRAIN_COMPOUND = 8
 INSTRUCTION_ELEMENT = "compound"
 FILES = ("facts.jsonl", "qa_train.jsonl", "qa_eval.jsonl", "instructions_train.jsonl", "instructions_eval.jsonl")
 
