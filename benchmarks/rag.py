@@ -42,7 +42,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adaptlab.corpus.documents import Document
+from adaptlab.corpus.documents import Document, write_jsonl
 from adaptlab.corpus.synth import generate, synthesize
 from adaptlab.retrieval.chunking import ChunkSettings, chunk_text, hf_token_spans
 from adaptlab.retrieval.embeddings import default_embedder
@@ -50,8 +50,8 @@ from adaptlab.retrieval.index import TextEmbedder, sync_index
 from adaptlab.lm import HFCausalLM
 from adaptlab.retrieval.metrics import LabeledQuery, doc_id_matcher, evaluate_retrieval, read_labeled_queries
 from adaptlab.retrieval.rag import RagLM
-from adaptlab.retrieval.reader import (GEN_KWARGS, ClosedBookLM, exact_match, future_reader, normalize_answer,
-                                       read_qa, reader_examples, write_examples)
+from adaptlab.retrieval.reader import (GEN_KWARGS, ClosedBookLM, exact_match, future_reader, read_qa,
+                                       reader_examples, same_answer)
 from adaptlab.retrieval.search import MODES, Searcher, open_searcher
 from adaptlab.retrieval.sources import read_corpus
 
@@ -177,7 +177,7 @@ def reader(work: Path, base: Path | None, steps: int) -> None:
     searcher = open_searcher(work / "quality", default_embedder())
     train = read_qa(work / "synth" / "qa_train.jsonl", ("question", "answer", "doc_id"))
     examples = reader_examples(RagLM(future_reader(base), searcher), train, doc_id_matcher(searcher.index.hashes))
-    write_examples(examples, work / "reader.jsonl")
+    write_jsonl(work / "reader.jsonl", examples)
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "reader.jsonl"), "--steps", str(steps),
              "--eval-every", str(steps), *SFT_FLAGS, "--lr", "1e-3", "--out", str(work / "reader"))
     model = HFCausalLM.from_path(work / "reader")
@@ -185,7 +185,7 @@ def reader(work: Path, base: Path | None, steps: int) -> None:
     rag = RagLM(model, searcher)
     answers = rag.answers([q["question"] for q in questions], GEN_KWARGS)
     match = doc_id_matcher(searcher.index.hashes)
-    em = sum(normalize_answer(a.text) == normalize_answer(q["answer"]) for a, q in zip(answers, questions))
+    em = sum(same_answer(a.text, q["answer"]) for a, q in zip(answers, questions))
     cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
     closed = exact_match(ClosedBookLM(model), questions)["exact_match"]
     n = len(questions)

@@ -145,12 +145,13 @@ def reader_data(
     `adaptlab finetune --base BASE --sft OUT`."""
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
-    from adaptlab.retrieval.reader import future_reader, read_qa, reader_examples, write_examples
+    from adaptlab.corpus.documents import write_jsonl
+    from adaptlab.retrieval.reader import future_reader, read_qa, reader_examples
     from adaptlab.retrieval.search import open_searcher
 
     records = read_qa(qa, ("question", "answer", "doc_id"))
     searcher = open_searcher(index_dir)
     rag = RagLM(future_reader(base), searcher, k=k, mode=mode)
     examples = reader_examples(rag, records, doc_id_matcher(searcher.index.hashes), counterfactuals=counterfactuals)
-    write_examples(examples, out_file)
+    write_jsonl(out_file, examples)
     out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)

@@ -15,8 +15,6 @@ letters and punctuation in the same pattern), so only reading the passage gets i
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -48,6 +46,10 @@ def read_qa(path: Path, fields: Sequence[str] = ("question", "answer")) -> list[
 def normalize_answer(text: str) -> str:
     """Case, surrounding blanks and a final period do not make an answer wrong."""
     return " ".join(text.strip().rstrip(".").split()).casefold()
+
+
+def same_answer(answer: str, reference: str) -> bool:
+    return normalize_answer(answer) == normalize_answer(reference)
 
 
 def _with_gold(rag: RagLM, hits: list[Hit], record: dict[str, Any], gold_doc: str) -> list[Hit]:
@@ -104,19 +106,12 @@ def future_reader(base: Path) -> HFCausalLM:
     return lm
 
 
-def write_examples(examples: Sequence[dict[str, str]], path: Path) -> None:
-    """JSONL, written whole or not at all."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
-    os.replace(tmp, path)
-
-
 def exact_match(lm: LM, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Share of questions whose generated answer equals the reference (normalised)."""
     if not records:
         raise UserError("no questions to answer")
     answers = lm.generate_until([(r["question"], GEN_KWARGS) for r in records])
-    hits = [normalize_answer(a) == normalize_answer(r["answer"]) for a, r in zip(answers, records)]
+    hits = [same_answer(a, r["answer"]) for a, r in zip(answers, records)]
     return {"exact_match": sum(hits) / len(records), "questions": len(records),
             "examples": [{"question": r["question"], "answer": a, "reference": r["answer"]}
                          for r, a in list(zip(records, answers))[:3]]}
