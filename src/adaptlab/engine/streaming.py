@@ -1,0 +1,173 @@
+"""Token streaming for a Hugging Face causal model: text pieces as they are decoded.
+
+`transformers.generate` does the decoding (KV cache, sampling, and every wrapper it
+works through: peft models, adaptlab's bottleneck adapters) on a thread of its own.
+A streamer hands over each new token, at most `AHEAD` tokens before the reader takes
+them, so a slow reader slows generation instead of piling text up. Closing or
+cancelling the stream sets an event that a stopping criterion checks at every step:
+generation ends within a step and its thread is joined before `close` returns, which is
+what frees a server's slot when its client goes away.
+
+Text is emitted only once it is final: a piece that could still turn into a stop string,
+or that ends inside a multi-byte character, is held back until the next token settles it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+
+from adaptlab.engine.generate import GenerationSettings
+from adaptlab.errors import UserError
+
+AHEAD = 2  # tokens generation may run ahead of the reader
+_END = object()
+
+
+class _Cancelled(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class _Handover(BaseStreamer):
+    """Each new token into `tokens`, waiting while the reader is `AHEAD` behind; nothing once cancelled."""
+
+    def __init__(self, tokens: queue.Queue, cancel: threading.Event):
+        self.tokens = tokens
+        self.cancel = cancel
+        self.room = threading.Semaphore(AHEAD)
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate's first call hands over the prompt
+            self.prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            while not self.room.acquire(timeout=0.1):
+                if self.cancel.is_set():
+                    return
+            if self.cancel.is_set():
+                return
+            self.tokens.put(token)
+
+    def end(self) -> None:
+        """The thread running generate reports the end itself, after generate returns or raises."""
+
+
+def held_back(text: str, stop: Sequence[str]) -> int:
+    """How many trailing characters are not final yet: an unfinished character, or the start of a stop string."""
+    unfinished = len(text) - len(text.rstrip("\ufffd"))
+    partial = max((n for s in stop for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
+    return max(unfinished, partial)
+
+
+class TokenStream:
+    """One prompt's continuation, piece by piece; `prompt_tokens`, `completion_tokens` and
+    `finish_reason` ("stop": EOS or a stop string, "length": max_new_tokens, None: cancelled)
+    describe it once iteration ends."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
+                 settings: GenerationSettings):
+        if model.config.is_encoder_decoder or not model.can_generate():
+            raise UserError(f"{type(model).__name__} is not a causal language model; streaming needs a decoder")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.settings = settings
+        ids = [tokenizer.eos_token_id, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]
+        limit = getattr(model.config, "max_position_embeddings", None)
+        if limit is not None:
+            if limit - settings.max_new_tokens < 1:
+                raise UserError(f"max_new_tokens {settings.max_new_tokens} leaves no room for a prompt in the "
+                                f"model's context of {limit} tokens")
+            ids = ids[-(limit - settings.max_new_tokens) :]  # as `generate` does: the prompt's end is kept
+        self.prompt_ids = ids
+        self.prompt_tokens = len(ids)
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None
+        self._cancel = threading.Event()
+        self._tokens: queue.Queue = queue.Queue()
+        self._handover = _Handover(self._tokens, self._cancel)
+        self._thread: threading.Thread | None = None
+        self._pieces = self._iterate()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces
+
+    def cancel(self) -> None:
+        """Stop generating within a step; safe from any thread. Iteration then ends."""
+        self._cancel.set()
+        self._handover.room.release()  # wake a handover waiting for room
+
+    def close(self) -> None:
+        """Cancel if still running and wait for the generating thread to end."""
+        self._pieces.close()
+
+    def _generate(self) -> None:
+        s = self.settings
+        eos = self.tokenizer.eos_token_id
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
+        sampling = dict(do_sample=True, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p) \
+            if s.temperature > 0 else dict(do_sample=False)
+        try:
+            if s.seed is not None:
+                torch.manual_seed(s.seed)  # process-wide: repeatable when sampled requests do not overlap
+            device = next(self.model.parameters()).device
+            ids = torch.tensor([self.prompt_ids], device=device)
+            with torch.no_grad():
+                self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=s.max_new_tokens,
+                                    use_cache=s.use_cache, pad_token_id=pad, eos_token_id=eos,
+                                    streamer=self._handover, stopping_criteria=StoppingCriteriaList([_Cancelled(self._cancel)]),
+                                    **sampling)
+        except BaseException as exc:  # handed to the reader, who raises it
+            self._tokens.put(exc)
+        finally:
+            self._tokens.put(_END)
+
+    def _iterate(self) -> Iterator[str]:
+        self._thread = threading.Thread(target=self._generate, name="token-stream", daemon=True)
+        self._thread.start()
+        tokens: list[int] = []
+        sent = 0
+        stop = [s for s in self.settings.stop if s]
+        try:
+            while (item := self._tokens.get()) is not _END:
+                self._handover.room.release()
+                if isinstance(item, BaseException):
+                    raise item
+                if self._cancel.is_set():
+                    continue  # drain what was handed over before the cancel
+                if item == self.tokenizer.eos_token_id:
+                    self.finish_reason = "stop"
+                    continue
+                tokens.append(item)
+                self.completion_tokens += 1
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+                if cut >= 0:
+                    self.finish_reason = "stop"
+                    self._cancel.set()
+                    if cut > sent:
+                        yield text[sent:cut]
+                    return
+                final = len(text) - held_back(text, stop)
+                if final > sent:
+                    yield text[sent:final]
+                    sent = final
+            if not self._cancel.is_set():
+                if self.finish_reason is None:
+                    self.finish_reason = "length"
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                if len(text) > sent:
+                    yield text[sent:]
+        finally:
+            self.cancel()
+            self._thread.join()

@@ -1,0 +1,1 @@
+"""OpenAI-compatible HTTP serving of any `LM`: what the ecosystem's clients already speak."""

@@ -1,0 +1,296 @@
+"""The OpenAI-compatible app over named served models.
+
+`/v1/models`, `/v1/completions` and `/v1/chat/completions` (streamed as server-sent events
+when asked: `data: {chunk}` lines, then `data: [DONE]`), `/v1/feedback`, and `/health`
+(no auth, always answered: generation never runs on the event loop).
+
+A generation request goes: model lookup (404), prompt built and counted (400 over a
+limit), a slot or a place in the queue (429 when both are full), then the worker. The
+timeout covers the queue and the generation alike (504); a stream answers with its status
+only once the first piece is there, so a failure before any text still gets its code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from adaptlab.engine.generate import GenerationSettings
+from adaptlab.errors import UserError
+from adaptlab.serve.errors import APIError, install_handlers, log
+from adaptlab.serve.feedback import FeedbackStore
+from adaptlab.serve.jobs import Event, Failed, Finished, Job, Piece, Stream
+from adaptlab.serve.limits import BearerAuth, BodyLimit, Slots
+from adaptlab.serve.models import ServedModel
+from adaptlab.serve.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChunkChoice,
+    Completion,
+    CompletionChoice,
+    CompletionRequest,
+    Delta,
+    FeedbackRequest,
+    GenerationRequest,
+    ModelCard,
+    ModelList,
+    Usage,
+    new_id,
+    now,
+)
+from adaptlab.serve.settings import ServeSettings
+
+COMPLETION_DEFAULT_TOKENS = 16  # OpenAI's default max_tokens for /v1/completions
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+def as_api_error(exc: Exception) -> APIError:
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, UserError):
+        return APIError(400, str(exc), "invalid_request")
+    log.error("generation failed", exc_info=exc)
+    return APIError(500, f"generation failed: {type(exc).__name__}", "internal_error")
+
+
+def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: int | None, default: int,
+                 settings: ServeSettings) -> int:
+    """The max_tokens a request gets, or a 400 naming the limit it breaks."""
+    context = served.context_length
+    prompt_limit = settings.max_prompt_tokens or context
+    if prompt_limit is not None and prompt_tokens > prompt_limit:
+        which = "the server's --max-prompt-tokens" if settings.max_prompt_tokens else f"model {name!r}'s context"
+        raise APIError(400, f"prompt is {prompt_tokens} tokens, over the limit of {prompt_limit} ({which})",
+                       "prompt_too_long", param="prompt")
+    if requested is not None and requested > settings.max_tokens:
+        raise APIError(400, f"max_tokens {requested} is over the server's limit of {settings.max_tokens} "
+                            "(--max-tokens)", "max_tokens_too_large", param="max_tokens")
+    room = None if context is None else context - prompt_tokens
+    if room is not None and room < 1:
+        raise APIError(400, f"prompt of {prompt_tokens} tokens leaves no room to generate in model {name!r}'s "
+                            f"context of {context} tokens", "context_length_exceeded", param="prompt")
+    if requested is not None and room is not None and requested > room:
+        raise APIError(400, f"prompt ({prompt_tokens} tokens) plus max_tokens ({requested}) is over model "
+                            f"{name!r}'s context of {context} tokens", "context_length_exceeded", param="max_tokens")
+    return requested or min(default, settings.max_tokens, room if room is not None else default)
+
+
+def generation_settings(body: GenerationRequest, max_tokens: int) -> GenerationSettings:
+    top_p = None if body.top_p in (None, 1) else body.top_p
+    temperature = 1.0 if body.temperature is None else body.temperature
+    return GenerationSettings(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                              stop=body.stop_strings, seed=body.seed)
+
+
+class Chunks:
+    """The JSON bodies of one request's answer, whole or streamed, in the shape of its endpoint."""
+
+    def __init__(self, chat: bool, completion_id: str, model: str):
+        self.chat = chat
+        self.id = completion_id
+        self.model = model
+        self.created = now()
+
+    def opening(self) -> list[dict[str, Any]]:
+        """OpenAI's chat streams announce the assistant's role first."""
+        return [self._chunk(Delta(role="assistant", content=""), None)] if self.chat else []
+
+    def piece(self, text: str) -> dict[str, Any]:
+        return self._chunk(Delta(content=text), None) if self.chat else self._text(text, None)
+
+    def closing(self, done: Finished, include_usage: bool) -> list[dict[str, Any]]:
+        last = self._chunk(Delta(), done.finish_reason) if self.chat else self._text("", done.finish_reason)
+        if not include_usage:
+            return [last]
+        usage = Usage.of(done.prompt_tokens, done.completion_tokens)
+        cls = ChatCompletionChunk if self.chat else Completion
+        return [last, cls(id=self.id, created=self.created, model=self.model, choices=[], usage=usage).model_dump()]
+
+    def whole(self, text: str, done: Finished) -> dict[str, Any]:
+        usage = Usage.of(done.prompt_tokens, done.completion_tokens)
+        if self.chat:
+            choice = ChatChoice(message=AssistantMessage(content=text), finish_reason=done.finish_reason)
+            return ChatCompletion(id=self.id, created=self.created, model=self.model, choices=[choice],
+                                  usage=usage).model_dump()
+        choice = CompletionChoice(text=text, finish_reason=done.finish_reason)
+        return Completion(id=self.id, created=self.created, model=self.model, choices=[choice], usage=usage).model_dump()
+
+    def _chunk(self, delta: Delta, finish_reason: str | None) -> dict[str, Any]:
+        choice = ChunkChoice(delta=delta, finish_reason=finish_reason)
+        return ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=[choice]).model_dump()
+
+    def _text(self, text: str, finish_reason: str | None) -> dict[str, Any]:
+        choice = CompletionChoice(text=text, finish_reason=finish_reason)
+        return Completion(id=self.id, created=self.created, model=self.model, choices=[choice]).model_dump()
+
+
+def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> FastAPI:
+    """The app; `adaptlab.serve.registry.load_models` or `adaptlab.serve.models.as_served` make `models`."""
+    store = FeedbackStore(settings.feedback_db)
+    started = now()
+    workers: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers["slots"] = Slots(settings.max_concurrency, settings.max_queue)
+        workers["pool"] = ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="generate")
+        yield
+        workers["pool"].shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="adaptlab", summary="OpenAI-compatible serving of adaptlab runs", lifespan=lifespan)
+    install_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_key:
+        app.add_middleware(BearerAuth, api_key=settings.api_key)
+    v1 = APIRouter(prefix="/v1")
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        slots: Slots = workers["slots"]
+        return {"status": "ok", "models": list(models), "running": slots.running, "queued": slots.waiting}
+
+    @v1.get("/models")
+    async def list_models() -> ModelList:
+        return ModelList(data=[ModelCard(id=name, created=started) for name in models])
+
+    @v1.get("/models/{name}")
+    async def get_model(name: str) -> ModelCard:
+        lookup(name)
+        return ModelCard(id=name, created=started)
+
+    @v1.post("/completions")
+    async def completions(body: CompletionRequest) -> Any:
+        served = lookup(body.model)
+        return await generate(body, served, lambda: served.completion_prompt(body.text), {"prompt": body.text},
+                              body.max_tokens, COMPLETION_DEFAULT_TOKENS, chat=False)
+
+    @v1.post("/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest) -> Any:
+        served = lookup(body.model)
+        messages = [m.as_dict() for m in body.messages]
+        return await generate(body, served, lambda: served.chat_prompt(messages), {"messages": messages},
+                              body.requested_tokens, settings.max_tokens, chat=True)
+
+    @v1.post("/feedback")
+    async def feedback(body: FeedbackRequest) -> dict[str, Any]:
+        row = await run_in_threadpool(store.add_feedback, body.id, body.rating, body.preferred)
+        if row is None:
+            raise APIError(404, f"no completion with id {body.id!r} was served here", "completion_not_found",
+                           param="id")
+        return {"id": row, "object": "feedback", "completion_id": body.id, "rating": body.rating,
+                "preferred": body.preferred}
+
+    app.include_router(v1)
+
+    def lookup(name: str) -> ServedModel:
+        if name not in models:
+            raise APIError(404, f"model {name!r} not found; available: {', '.join(models)}", "model_not_found",
+                           param="model")
+        return models[name]
+
+    async def generate(body: GenerationRequest, served: ServedModel, build_prompt: Callable[[], str],
+                       record: dict[str, Any], requested: int | None, default_tokens: int, chat: bool) -> Any:
+        def prepare() -> tuple[str, int]:
+            prompt = build_prompt()
+            return prompt, served.count_tokens(prompt)
+
+        try:
+            prompt, prompt_tokens = await run_in_threadpool(prepare)
+        except UserError as exc:
+            raise APIError(400, str(exc), "invalid_request") from None
+        max_tokens = token_budget(body.model, served, prompt_tokens, requested, default_tokens, settings)
+        gen = generation_settings(body, max_tokens)
+        chunks = Chunks(chat, new_id("chatcmpl" if chat else "cmpl"), body.model)
+
+        def on_finish(text: str, stream: Stream) -> None:
+            store.record(chunks.id, body.model, record, text, stream.prompt_tokens, stream.completion_tokens,
+                         stream.finish_reason)
+
+        job = Job(lambda: served.stream(prompt, gen), on_finish)
+        deadline = asyncio.get_running_loop().time() + settings.timeout
+        first = await start(job, deadline)
+        if isinstance(first, Failed):
+            raise as_api_error(first.error)
+        if body.stream:
+            return StreamingResponse(stream_events(job, first, deadline, chunks, body.include_usage),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
+                                     background=BackgroundTask(job.cancel))
+        pieces: list[str] = []
+        event: Event = first
+        while not isinstance(event, Finished):
+            if isinstance(event, Failed):
+                raise as_api_error(event.error)
+            pieces.append(event.text)
+            event = await next_event(job, deadline)
+        return chunks.whole("".join(pieces), event)
+
+    async def start(job: Job, deadline: float) -> Event:
+        """A slot (or 429), the job started, and its first event, all within the deadline."""
+        slots: Slots = workers["slots"]
+        try:
+            async with asyncio.timeout_at(deadline):
+                await slots.acquire()
+                job.start(workers["pool"], slots.release)
+                return await job.next()
+        except TimeoutError:
+            job.cancel()
+            raise timed_out() from None
+        except BaseException:
+            job.cancel()
+            raise
+
+    async def next_event(job: Job, deadline: float) -> Event:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await job.next()
+        except TimeoutError:
+            job.cancel()
+            raise timed_out() from None
+
+    def timed_out() -> APIError:
+        return APIError(504, f"no complete answer within the server's timeout of {settings.timeout:g} s (--timeout)",
+                        "timeout")
+
+    async def stream_events(job: Job, first: Event, deadline: float, chunks: Chunks,
+                            include_usage: bool) -> AsyncIterator[str]:
+        """SSE lines until [DONE]; an error after the first piece is sent as an error event. Leaving
+        early (the client disconnected) cancels the generation."""
+        try:
+            for opening in chunks.opening():
+                yield sse(opening)
+            event = first
+            while True:
+                if isinstance(event, Piece):
+                    yield sse(chunks.piece(event.text))
+                elif isinstance(event, Finished):
+                    for closing in chunks.closing(event, include_usage):
+                        yield sse(closing)
+                    yield sse("[DONE]")
+                    return
+                else:
+                    yield sse(as_api_error(event.error).body())
+                    return
+                try:
+                    event = await next_event(job, deadline)
+                except APIError as exc:
+                    yield sse(exc.body())
+                    return
+        finally:
+            job.cancel()
+
+    return app

@@ -1,0 +1,112 @@
+"""What keeps one client from starving the rest: bearer-token auth, a cap on body size, and
+a bounded number of generations with a bounded queue behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adaptlab.serve.errors import APIError
+
+
+class BearerAuth:
+    """ASGI middleware: every /v1 request must carry `Authorization: Bearer <api_key>`, else 401.
+    It runs before the body is read, so an unauthenticated client learns nothing about its request."""
+
+    def __init__(self, app: ASGIApp, api_key: str):
+        self.app = app
+        self.api_key = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1"):
+            error = self._refusal(dict(scope["headers"]).get(b"authorization", b""))
+            if error is not None:
+                await error.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, header: bytes) -> APIError | None:
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not token.strip():
+            return APIError(401, "missing API key: send the header 'Authorization: Bearer <key>'", "missing_api_key",
+                            headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(token.strip(), self.api_key):
+            return APIError(401, "invalid API key", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        return None
+
+
+class BodyLimit:
+    """ASGI middleware: a body over `max_bytes` gets 413 before any handler reads it. The body is
+    read here and replayed; later receives (a client's disconnect) pass through."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before sending its body
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = APIError(413, f"request body over the server's limit of {self.max_bytes} bytes (--max-body-bytes)",
+                         "request_too_large")
+        await error.response()(scope, receive, send)
+
+
+class Slots:
+    """`concurrency` generations at once and `queue` requests waiting; past that, 429 at once.
+
+    A slot is held until its generation's thread ends, not until its HTTP request does,
+    so a timed-out or abandoned generation still counts until it has really stopped.
+    """
+
+    def __init__(self, concurrency: int, queue: int):
+        self.concurrency = concurrency
+        self.queue = queue
+        self.running = 0
+        self.waiting = 0
+        self._free = asyncio.Semaphore(concurrency)
+
+    async def acquire(self) -> None:
+        if self.running + self.waiting >= self.concurrency + self.queue:
+            raise APIError(429, f"server busy: {self.running} generations running and {self.waiting} waiting "
+                                f"(--max-concurrency {self.concurrency}, --max-queue {self.queue}); retry later",
+                           "rate_limit_exceeded", headers={"Retry-After": "1"})
+        self.waiting += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+
+    def release(self) -> None:
+        self.running -= 1
+        self._free.release()
