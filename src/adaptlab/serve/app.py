@@ -74,7 +74,7 @@ def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: 
     context = served.context_length
     prompt_limit = settings.max_prompt_tokens or context
     if prompt_limit is not None and prompt_tokens > prompt_limit:
-        which = "the server's --max-prompt-tokens" if settings.max_prompt_tokens else f"model {name!r}'s context"
+        which = "the server's --max-prompt-tokens" if settings.max_prompt_tokens else f"the context of model {name!r}"
         raise APIError(400, f"prompt is {prompt_tokens} tokens, over the limit of {prompt_limit} ({which})",
                        "prompt_too_long", param="prompt")
     if requested is not None and requested > settings.max_tokens:
@@ -82,11 +82,11 @@ def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: 
                             "(--max-tokens)", "max_tokens_too_large", param="max_tokens")
     room = None if context is None else context - prompt_tokens
     if room is not None and room < 1:
-        raise APIError(400, f"prompt of {prompt_tokens} tokens leaves no room to generate in model {name!r}'s "
-                            f"context of {context} tokens", "context_length_exceeded", param="prompt")
+        raise APIError(400, f"prompt of {prompt_tokens} tokens leaves no room to generate in the context of model "
+                            f"{name!r} ({context} tokens)", "context_length_exceeded", param="prompt")
     if requested is not None and room is not None and requested > room:
-        raise APIError(400, f"prompt ({prompt_tokens} tokens) plus max_tokens ({requested}) is over model "
-                            f"{name!r}'s context of {context} tokens", "context_length_exceeded", param="max_tokens")
+        raise APIError(400, f"prompt ({prompt_tokens} tokens) plus max_tokens ({requested}) is over the context of "
+                            f"model {name!r} ({context} tokens)", "context_length_exceeded", param="max_tokens")
     return requested or min(default, settings.max_tokens, room if room is not None else default)
 
 

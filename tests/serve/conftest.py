@@ -1,0 +1,80 @@
+"""A freshly initialised tiny decoder saved as a model folder (with the session's tokenizer), a
+bottleneck-adapter run over it, and a fixture that serves models on a real uvicorn server."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from serve.harness import running
+
+CONTEXT = 64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Two shared cores: one torch thread keeps the server and the tests from stalling each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tokenizer_dir, tmp_path_factory) -> Path:
+    """A random 2-layer decoder with a 64-token context: greedy output is deterministic and rarely EOS."""
+    from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
+    from adaptlab.tokenization.train import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, max_seq_len=CONTEXT)
+    ids = SpecialIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
+    out = tmp_path_factory.mktemp("served") / "tiny"
+    build_model(cfg, len(tokenizer), ids).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def adapter_run(model_dir) -> Path:
+    """A bottleneck adapter over `model_dir`, moved off the identity: a run folder of kind bottleneck."""
+    from adaptlab.adapt import AdapterModel
+    from adaptlab.runs import load_model, write_run_manifest
+
+    model = AdapterModel(load_model(model_dir).model)
+    model.add_adapter("legal")
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.adapters["legal"].parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+    run = model_dir.parent / "legal-run"
+    model.save_adapter("legal", run / "adapter")
+    write_run_manifest(run, family="decoder", model="adapter", kind="bottleneck", base=model_dir)
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(model_dir):
+    from adaptlab.lm import HFCausalLM
+
+    return HFCausalLM.from_path(model_dir)
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """`serve(models, **settings)` starts an app over `models` and returns its base URL; every server
+    started stops when the test ends."""
+    from adaptlab.serve.app import create_app
+    from adaptlab.serve.settings import ServeSettings
+
+    with ExitStack() as servers:
+        def start(models: dict[str, Any], **settings: Any) -> str:
+            config = ServeSettings(feedback_db=tmp_path / "feedback.sqlite3", **settings)
+            return servers.enter_context(running(create_app(models, config)))
+
+        yield start
