@@ -38,13 +38,13 @@ def prompt_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pr
     return ids[-keep:]
 
 
-def forward(model: PreTrainedModel, tokens: list[int], cache: DynamicCache, *, last_only: bool = False) -> torch.Tensor:
-    """Logits [len(tokens), vocab] of `tokens` after what `cache` holds (only the last row when `last_only`,
-    which spares the output layer a long prompt); the cache grows by them."""
+def forward(model: PreTrainedModel, tokens: list[int], cache: DynamicCache, *, keep: int = 0) -> torch.Tensor:
+    """Logits [len(tokens), vocab] of `tokens` after what `cache` holds, or of their last `keep` positions
+    only (which spares the output layer a long prompt); the cache grows by the tokens."""
     device = next(model.parameters()).device
     with torch.no_grad():
         out = model(input_ids=torch.tensor([tokens], device=device), cache=cache, use_cache=True,
-                    logits_to_keep=1 if last_only else 0)
+                    logits_to_keep=keep)
     return out.logits[0]
 
 

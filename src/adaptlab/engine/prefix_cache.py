@@ -138,7 +138,7 @@ class PrefixCachingGenerator:
         ids = prompt_tokens(self.model, self.tokenizer, prompt, settings.max_new_tokens)
         # At least the last prompt token must run: its logits give the first new token.
         cached, cache = self.cache.lookup(ids[:-1], self.model.config)
-        logits = forward(self.model, ids[cached:], cache, last_only=True)[-1]
+        logits = forward(self.model, ids[cached:], cache, keep=1)[-1]
         self.cache.store(ids, cache)
         rng = rng_for(settings, logits.device)
         stream = decode_steps(self.model, cache, logits, settings, self.tokenizer.eos_token_id, rng)

@@ -1,0 +1,145 @@
+"""Speculative decoding: a small draft model proposes tokens, the target checks them all in
+one forward pass, so each expensive target pass can yield several tokens.
+
+Each round the draft proposes `lookahead` (gamma) tokens autoregressively; the target
+scores the last accepted token and all proposals at once. Greedy: proposals are kept
+while they equal the target's argmax, then the target's own token follows, so the
+output is the target's greedy output. Sampled: the rejection sampling of Leviathan et
+al. 2023 / Chen et al. 2023 (accept a proposal x with probability min(1, p(x)/q(x)),
+on the first rejection draw from norm(max(0, p - q)), and when all are accepted draw a
+bonus token from the target's next distribution), so every token is distributed as the
+target alone would sample it. Both models keep a KV cache, cropped back to the
+accepted tokens after each round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from adaptlab.engine.decode import collect, forward, prompt_tokens, require_decoder
+from adaptlab.engine.generate import Generation, GenerationSettings
+from adaptlab.engine.sampling import distribution, rng_for
+from adaptlab.errors import UserError
+
+
+@dataclass
+class SpeculativeStats:
+    """What a request cost: proposals made and accepted, forward passes of each model."""
+
+    proposed: int = 0
+    accepted: int = 0
+    target_forwards: int = 0
+    draft_forwards: int = 0
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.proposed if self.proposed else 0.0
+
+
+@dataclass
+class SpeculativeGeneration(Generation):
+    stats: SpeculativeStats = field(default_factory=SpeculativeStats)
+
+
+def verify_greedy(target_logits: torch.Tensor, drafts: list[int]) -> tuple[int, int]:
+    """How many proposals match the target's argmax, and the target's token after them.
+
+    `target_logits` [len(drafts) + 1, vocab]: row i predicts the position of drafts[i].
+    """
+    best = target_logits.argmax(-1).tolist()
+    k = 0
+    while k < len(drafts) and drafts[k] == best[k]:
+        k += 1
+    return k, best[k]
+
+
+def verify_sampled(p: torch.Tensor, q: torch.Tensor, drafts: list[int], rng: torch.Generator) -> tuple[int, int]:
+    """How many proposals are accepted, and the token that follows them, by rejection sampling.
+
+    `p` [len(drafts) + 1, vocab] is the target's distribution at each proposal's position and
+    after the last; `q` [len(drafts), vocab] is the draft's, which each proposal was drawn from.
+    """
+    for i, token in enumerate(drafts):
+        if torch.rand((), generator=rng, device=p.device) * q[i, token] < p[i, token]:  # r < p/q
+            continue
+        residual = (p[i] - q[i]).clamp_min(0)
+        total = residual.sum()
+        return i, int(torch.multinomial(residual / total if total > 0 else p[i], 1, generator=rng))
+    return len(drafts), int(torch.multinomial(p[-1], 1, generator=rng))
+
+
+def _context(model: PreTrainedModel) -> int:
+    return getattr(model.config, "max_position_embeddings", None) or 2**31
+
+
+class SpeculativeDecoder:
+    """A target decoder sped up by a draft decoder over the same tokenizer."""
+
+    def __init__(self, target: PreTrainedModel, draft: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
+                 lookahead: int = 4):
+        require_decoder(target)
+        require_decoder(draft)
+        if target.config.vocab_size != draft.config.vocab_size:
+            raise UserError(f"draft vocabulary of {draft.config.vocab_size} tokens differs from the target's "
+                            f"{target.config.vocab_size}; speculative decoding needs a draft trained with the "
+                            "target's tokenizer")
+        if lookahead < 1:
+            raise UserError(f"lookahead {lookahead}: give the number of tokens the draft proposes per round (>= 1)")
+        self.target = target.eval()
+        self.draft = draft.eval()
+        self.tokenizer = tokenizer
+        self.lookahead = lookahead
+
+    def stream(self, prompt: str, settings: GenerationSettings, stats: SpeculativeStats) -> Iterator[int]:
+        """New tokens as rounds accept them, until EOS or max_new_tokens; `stats` counts as it goes."""
+        shorter = min(self.target, self.draft, key=_context)
+        seq = prompt_tokens(shorter, self.tokenizer, prompt, settings.max_new_tokens)
+        target_cache, draft_cache = DynamicCache(config=self.target.config), DynamicCache(config=self.draft.config)
+        rng = rng_for(settings, next(self.target.parameters()).device)
+        greedy = settings.temperature == 0
+        eos = self.tokenizer.eos_token_id
+        left = settings.max_new_tokens
+        while left > 0:
+            gamma = min(self.lookahead, left - 1)  # a round yields up to gamma + 1 tokens
+            drafts, q_rows = [], []
+            pending = seq[draft_cache.get_seq_length() :]
+            for _ in range(gamma):
+                logits = forward(self.draft, pending, draft_cache, keep=1)[-1]
+                stats.draft_forwards += 1
+                if greedy:
+                    token = int(logits.argmax())
+                else:
+                    q_rows.append(distribution(logits, settings))
+                    token = int(torch.multinomial(q_rows[-1], 1, generator=rng))
+                drafts.append(token)
+                pending = [token]
+            scored = forward(self.target, seq[target_cache.get_seq_length() :] + drafts, target_cache, keep=gamma + 1)
+            stats.target_forwards += 1
+            if greedy:
+                k, token = verify_greedy(scored, drafts)
+            else:
+                q = torch.stack(q_rows) if q_rows else scored.new_zeros(0, scored.size(-1))
+                k, token = verify_sampled(distribution(scored, settings), q, drafts, rng)
+            stats.proposed += gamma
+            stats.accepted += k
+            new = [*drafts[:k], token]
+            if eos in new:
+                yield from new[: new.index(eos)]
+                return
+            yield from new
+            seq += new
+            left -= len(new)
+            for cache in (target_cache, draft_cache):  # keep only accepted tokens, all but the newest
+                excess = cache.get_seq_length() - (len(seq) - 1)
+                if excess > 0:
+                    cache.crop(-excess)
+
+    def generate(self, prompt: str, settings: GenerationSettings) -> SpeculativeGeneration:
+        """The continuation of `prompt` (the target's greedy one at temperature 0), with what it cost."""
+        stats = SpeculativeStats()
+        out = collect(self.stream(prompt, settings, stats), self.tokenizer, settings.stop)
+        return SpeculativeGeneration(out.text, out.tokens, stats)
