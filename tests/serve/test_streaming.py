@@ -1,0 +1,77 @@
+"""Token streaming (adaptlab.engine.streaming): the pieces add up to what `generate` gives, stop
+strings cut it, and closing a stream early stops generation and ends its thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from adaptlab.engine.generate import GenerationSettings, cut_at_stop, generate
+from adaptlab.engine.streaming import AHEAD, TokenStream, held_back
+from adaptlab.errors import UserError
+
+PROMPT = "Vorantide is"
+
+
+def test_pieces_add_up_to_generate(tiny_lm):
+    settings = GenerationSettings(max_new_tokens=20, temperature=0)
+    whole = generate(tiny_lm.model, tiny_lm.tokenizer, [PROMPT], settings)[0]
+    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)
+    pieces = list(stream)
+    assert len(pieces) > 1 and "".join(pieces) == whole.text
+    assert stream.prompt_tokens == 1 + len(tiny_lm.encode(PROMPT))
+    assert stream.completion_tokens == len(whole.tokens)
+    assert stream.finish_reason == ("length" if len(whole.tokens) == 20 else "stop")  # "stop": it said EOS
+
+
+def test_a_stop_string_ends_the_stream_before_it(tiny_lm):
+    full = generate(tiny_lm.model, tiny_lm.tokenizer, [PROMPT], GenerationSettings(max_new_tokens=20,
+                                                                                   temperature=0))[0].text
+    stop = full[8:11]
+    settings = GenerationSettings(max_new_tokens=20, temperature=0, stop=["never there", stop])
+    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)
+    assert "".join(stream) == cut_at_stop(full, [stop])
+    assert stream.finish_reason == "stop" and stream.completion_tokens < 20
+
+
+def test_closing_early_stops_generation(tiny_lm):
+    settings = GenerationSettings(max_new_tokens=40, temperature=0)
+    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)
+    next(iter(stream))
+    stream.close()
+    assert not stream._thread.is_alive()
+    assert stream.finish_reason is None
+    assert stream.completion_tokens <= 1 + AHEAD  # generation ran at most a step or two ahead of the reader
+
+
+def test_cancel_from_another_thread_ends_iteration(tiny_lm):
+    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, GenerationSettings(max_new_tokens=40,
+                                                                                      temperature=0))
+    pieces = iter(stream)
+    next(pieces)
+    canceller = threading.Thread(target=stream.cancel)
+    canceller.start()
+    canceller.join()
+    rest = list(pieces)
+    assert len(rest) <= AHEAD and stream.finish_reason is None and not stream._thread.is_alive()
+
+
+def test_sampling_with_a_seed_repeats(tiny_lm):
+    settings = GenerationSettings(max_new_tokens=12, temperature=1.0, top_k=20, seed=7)
+    runs = ["".join(TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)) for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_prompts_keep_their_end_within_the_context(tiny_lm):
+    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, "word " * 200, GenerationSettings(max_new_tokens=8))
+    assert stream.prompt_tokens == tiny_lm.max_length - 8
+    with pytest.raises(UserError, match="leaves no room for a prompt"):
+        TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, GenerationSettings(max_new_tokens=tiny_lm.max_length))
+
+
+def test_held_back_keeps_what_may_still_change():
+    assert held_back("The answer<|us", ["<|user|>"]) == 4
+    assert held_back("The answer", ["<|user|>"]) == 0
+    assert held_back("caf\ufffd", []) == 1
+    assert held_back("ends with <", ["<|user|>", "<b>"]) == 1
