@@ -53,7 +53,9 @@ def test_greedy_output_is_the_targets_own_whatever_the_draft(tokenizer, target, 
         spec = SpeculativeDecoder(target, draft, tokenizer, lookahead=3)
         outs = [spec.generate(p, settings) for p in PROMPTS]
         assert [o.tokens for o in outs] == expected, name
-        rates[name] = sum(o.stats.accepted for o in outs) / sum(o.stats.proposed for o in outs)
+        stats = [o.stats for o in outs]
+        assert all(s.proposed >= s.accepted + s.rejected for s in stats)
+        rates[name] = sum(s.accepted for s in stats) / sum(s.accepted + s.rejected for s in stats)
     assert rates["itself"] == 1.0
     assert rates["unrelated"] < rates["first layer"] < 1.0  # the rejection paths ran too
 
@@ -63,7 +65,8 @@ def test_counts_add_up(tokenizer, target):
     out = spec.generate("The standard dose of", GenerationSettings(max_new_tokens=10, temperature=0))
     assert len(out.tokens) == 10
     # all accepted: rounds of 4 tokens, 4 + 4 + 2 (the last round proposes just 1)
-    assert out.stats == SpeculativeStats(proposed=3 + 3 + 1, accepted=7, target_forwards=3, draft_forwards=7)
+    assert out.stats == SpeculativeStats(proposed=3 + 3 + 1, accepted=7, rejected=0, target_forwards=3,
+                                        draft_forwards=7)
     assert out.stats.acceptance_rate == 1.0
 
 

@@ -28,16 +28,23 @@ from adaptlab.errors import UserError
 
 @dataclass
 class SpeculativeStats:
-    """What a request cost: proposals made and accepted, forward passes of each model."""
+    """What a request cost: proposals made, accepted and rejected, forward passes of each model."""
 
     proposed: int = 0
     accepted: int = 0
+    rejected: int = 0  # rounds that ended on a rejection; the proposals after it were never judged
     target_forwards: int = 0
     draft_forwards: int = 0
 
     @property
     def acceptance_rate(self) -> float:
-        return self.accepted / self.proposed if self.proposed else 0.0
+        """Accepted share of the proposals the target judged: the per-token alpha of Leviathan et al.
+
+        accepted / proposed would count the proposals after a rejection as failures and
+        understate alpha, the figure their speedup formula takes.
+        """
+        judged = self.accepted + self.rejected
+        return self.accepted / judged if judged else 0.0
 
 
 @dataclass
@@ -126,6 +133,7 @@ class SpeculativeDecoder:
                 k, token = verify_sampled(distribution(scored, settings), q, drafts, rng)
             stats.proposed += gamma
             stats.accepted += k
+            stats.rejected += k < gamma
             new = [*drafts[:k], token]
             if eos in new:
                 yield from new[: new.index(eos)]
