@@ -1,0 +1,274 @@
+"""The OpenAI-compatible server under load on loopback, and its answers to bad requests.
+
+What it does
+    1. A model to serve: `--model RUN`, else a freshly initialised quickstart-size decoder
+       (the 1m preset, 128-token context) with a 2048-token byte-level BPE tokenizer trained
+       on the built-in general corpus. Weights do not change the cost of decoding, so an
+       untrained model times the server as a trained one would (it rarely says EOS, so
+       nearly every request generates all of its max_tokens).
+    2. `adaptlab serve` in a subprocess (its own GIL, as in use), with an API key.
+    3. Load: `--clients` concurrent clients (httpx, one asyncio loop) for `--seconds`, each
+       cycling through a completion, a chat completion and a streamed chat completion of
+       `--max-tokens` tokens, sampled. Printed: requests, failures (any status but 200,
+       429s counted apart: with the default queue there should be none), p50/p99 latency
+       per kind, time to first token of the streams, requests/s and generated tokens/s.
+    4. Deliberate cases, one request each: malformed JSON, an unknown model, an oversize
+       prompt, bad auth, an oversize body; a burst of `--burst` simultaneous requests
+       past concurrency + queue (the 429s); and a stream whose client hangs up after its
+       first piece, with the time until /health shows its slot free.
+
+How to read it
+    The clients share the machine's cores with the server, as on any one-box deployment;
+    latency includes waiting in the server's queue (32 clients, --max-concurrency slots).
+    Figures are printed, never asserted.
+
+Usage (from the repo root)
+    .venv/bin/python benchmarks/serve.py [--model RUN] [--clients 32] [--seconds 60] [--max-tokens 32]
+        [--max-concurrency 4] [--burst 100]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(width=140)
+KEY = "bench-key"
+KINDS = ("completion", "chat", "chat-stream")
+SERVER_MAX_TOKENS = 96  # the server's --max-tokens: the hung-up stream asks for all of it
+
+
+def fresh_model(out: Path) -> Path:
+    """A freshly initialised quickstart-size decoder and its tokenizer, as one model folder."""
+    import torch
+
+    from adaptlab.corpus.builtin import general_english_documents
+    from adaptlab.models.presets import ModelConfig, SpecialIds, build_model, count_parameters
+    from adaptlab.quickstart import QUICKSTART_MODEL
+    from adaptlab.tokenization.train import train_tokenizer
+
+    texts = [d.text for d in general_english_documents()[:300]]
+    tokenizer = train_tokenizer(texts, "bpe", 2048, show_progress=False)
+    torch.manual_seed(0)
+    ids = SpecialIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
+    model = build_model(ModelConfig(**QUICKSTART_MODEL), len(tokenizer), ids)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    console.print(f"fresh model: {count_parameters(model):,} parameters, context {QUICKSTART_MODEL['max_seq_len']}, "
+                  f"{len(tokenizer)} tokens -> {out}", highlight=False)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model: Path, port: int, workdir: Path, max_concurrency: int, max_queue: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "adaptlab", "serve", f"bench={model}", "--port", str(port), "--api-key", KEY,
+           "--max-concurrency", str(max_concurrency), "--max-queue", str(max_queue),
+           "--max-tokens", str(SERVER_MAX_TOKENS), "--feedback-db", str(workdir / "feedback.sqlite3")]
+    log = open(workdir / "server.log", "w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited ({server.returncode}); see {workdir / 'server.log'}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not start within 300 s")
+
+
+def request_body(kind: str, max_tokens: int, n: int) -> tuple[str, dict[str, Any]]:
+    question = f"Request {n}: what does the module do?"
+    if kind == "completion":
+        return "/v1/completions", {"model": "bench", "prompt": question, "max_tokens": max_tokens, "temperature": 0.8}
+    body = {"model": "bench", "messages": [{"role": "user", "content": question}], "max_tokens": max_tokens,
+            "temperature": 0.8}
+    if kind == "chat-stream":
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    return "/v1/chat/completions", body
+
+
+async def one_request(http: httpx.AsyncClient, kind: str, max_tokens: int, n: int) -> dict[str, Any]:
+    path, body = request_body(kind, max_tokens, n)
+    started = time.perf_counter()
+    first = None
+    tokens = 0
+    if kind == "chat-stream":
+        async with http.stream("POST", path, json=body) as reply:
+            status = reply.status_code
+            async for line in reply.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if first is None and any(c["delta"].get("content") for c in chunk.get("choices", [])):
+                    first = time.perf_counter() - started
+                if chunk.get("usage"):
+                    tokens = chunk["usage"]["completion_tokens"]
+                if "error" in chunk:
+                    status = -1
+    else:
+        reply = await http.post(path, json=body)
+        status = reply.status_code
+        if status == 200:
+            tokens = reply.json()["usage"]["completion_tokens"]
+    return {"kind": kind, "status": status, "seconds": time.perf_counter() - started, "first": first, "tokens": tokens}
+
+
+async def load(url: str, clients: int, seconds: float, max_tokens: int) -> tuple[list[dict[str, Any]], float]:
+    results: list[dict[str, Any]] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def client(i: int, http: httpx.AsyncClient) -> None:
+        n = 0
+        while time.perf_counter() < stop_at:
+            kind = KINDS[(i + n) % len(KINDS)]
+            try:
+                results.append(await one_request(http, kind, max_tokens, n))
+            except httpx.HTTPError as exc:
+                results.append({"kind": kind, "status": type(exc).__name__, "seconds": 0.0, "first": None,
+                                "tokens": 0})
+            n += 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120,
+                                 limits=limits) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+        return results, time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def report_load(results: list[dict[str, Any]], wall: float, clients: int) -> None:
+    ok = [r for r in results if r["status"] == 200]
+    rejected = sum(r["status"] == 429 for r in results)
+    failed = [r for r in results if r["status"] not in (200, 429)]
+    tokens = sum(r["tokens"] for r in ok)
+    console.print(f"{clients} clients, {wall:.1f} s: {len(results)} requests, {len(failed)} failed (not counting "
+                  f"429), {rejected} rejected with 429; {len(ok) / wall:.2f} requests/s, {tokens / wall:.1f} "
+                  "generated tokens/s", highlight=False)
+    if failed:
+        counts = defaultdict(int)
+        for r in failed:
+            counts[r["status"]] += 1
+        console.print(f"failures by status: {dict(counts)}", highlight=False)
+    table = Table(title="latency of successful requests (queue wait included)")
+    for column in ("kind", "requests", "p50 s", "p99 s", "time to first token p50 s", "tokens/request"):
+        table.add_column(column, justify="right")
+    for kind in (*KINDS, "all"):
+        rows = [r for r in ok if kind in (r["kind"], "all")]
+        seconds = [r["seconds"] for r in rows]
+        firsts = [r["first"] for r in rows if r["first"] is not None]
+        table.add_row(kind, str(len(rows)), f"{percentile(seconds, 0.5):.3f}", f"{percentile(seconds, 0.99):.3f}",
+                      f"{percentile(firsts, 0.5):.3f}" if firsts else "-",
+                      f"{statistics.fmean(r['tokens'] for r in rows):.1f}" if rows else "-")
+    console.print(table)
+
+
+def deliberate_cases(url: str, max_tokens: int, burst: int) -> None:
+    """Each bad request once, then a burst past concurrency plus queue."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    cases = {
+        "malformed JSON": dict(content=b'{"model": "bench", "prompt": ', headers={**auth,
+                                                                               "Content-Type": "application/json"}),
+        "unknown model": dict(json={"model": "gpt-4", "prompt": "Hi"}, headers=auth),
+        "oversize prompt": dict(json={"model": "bench", "prompt": "word " * 2000, "max_tokens": 4}, headers=auth),
+        "max_tokens over the limit": dict(json={"model": "bench", "prompt": "Hi",
+                                                "max_tokens": SERVER_MAX_TOKENS + 1}, headers=auth),
+        "bad auth": dict(json={"model": "bench", "prompt": "Hi"}, headers={"Authorization": "Bearer wrong"}),
+        "no auth": dict(json={"model": "bench", "prompt": "Hi"}),
+        "oversize body": dict(json={"model": "bench", "prompt": "x" * 2_000_000}, headers=auth),
+    }
+    table = Table(title="deliberate bad requests")
+    for column in ("case", "status", "message"):
+        table.add_column(column)
+    for case, kwargs in cases.items():
+        reply = httpx.post(f"{url}/v1/completions", **kwargs)
+        table.add_row(case, str(reply.status_code), reply.json()["error"]["message"][:100])
+    console.print(table)
+
+    async def flood() -> list[int]:
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=120,
+                                     limits=httpx.Limits(max_connections=burst)) as http:
+            body = {"model": "bench", "prompt": "Hi", "max_tokens": max_tokens}
+            replies = await asyncio.gather(*(http.post("/v1/completions", json=body) for _ in range(burst)))
+            return [r.status_code for r in replies]
+
+    statuses = asyncio.run(flood())
+    console.print(f"burst of {burst} simultaneous requests: {statuses.count(200)} served, {statuses.count(429)} "
+                  f"rejected with 429, {len(statuses) - statuses.count(200) - statuses.count(429)} other",
+                  highlight=False)
+
+
+def disconnect_case(url: str) -> None:
+    """A stream of the server's longest answer whose client leaves after the first line."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    body = {"model": "bench", "prompt": "Hi", "max_tokens": SERVER_MAX_TOKENS, "temperature": 0, "stream": True}
+    with httpx.Client(base_url=url, headers=auth, timeout=60) as http:
+        with http.stream("POST", "/v1/completions", json=body) as reply:
+            next(reply.iter_lines())
+            running = httpx.get(f"{url}/health").json()["running"]
+        hung_up = time.perf_counter()  # leaving the block closed the connection mid-stream
+    while httpx.get(f"{url}/health").json()["running"] > 0:
+        time.sleep(0.005)
+    console.print(f"client hung up mid-stream ({running} running then): slot free after "
+                  f"{(time.perf_counter() - hung_up) * 1000:.0f} ms", highlight=False)
+
+
+def main(
+    model: Annotated[Optional[Path], typer.Option(help="A run or model folder (default: a fresh 1m-preset model).")]
+    = None,
+    clients: int = 32,
+    seconds: float = 60.0,
+    max_tokens: int = 32,
+    max_concurrency: Annotated[int, typer.Option(help="The server's --max-concurrency.")] = 4,
+    max_queue: Annotated[int, typer.Option(help="The server's --max-queue.")] = 64,
+    burst: Annotated[int, typer.Option(help="Simultaneous requests of the deliberate 429 case.")] = 100,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
+        workdir = Path(tmp)
+        model_dir = model or fresh_model(workdir / "model")
+        port = free_port()
+        server = start_server(model_dir, port, workdir, max_concurrency, max_queue)
+        url = f"http://127.0.0.1:{port}"
+        console.print(f"server: {url}, --max-concurrency {max_concurrency}, --max-queue {max_queue}, "
+                      f"{os.cpu_count()} cores on this machine", highlight=False)
+        try:
+            results, wall = asyncio.run(load(url, clients, seconds, max_tokens))
+            report_load(results, wall, clients)
+            deliberate_cases(url, max_tokens, burst)
+            disconnect_case(url)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    typer.run(main)
