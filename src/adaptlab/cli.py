@@ -275,6 +275,43 @@ def evaluate(
         write_eval(path, source, metrics)
 
 
+@app.command("serve")
+def serve(
+    runs: Annotated[Optional[list[str]], typer.Argument(
+        help="Models to serve: RUN or NAME=RUN (a run or model folder; clients ask for NAME, by default the "
+             "folder's name). An adapter run is its own model name.", show_default=False)] = None,
+    rag: Annotated[Optional[list[str]], typer.Option(
+        help="NAME=INDEX:READER: a RAG system over an index folder, read by a served model's NAME or a run "
+             "folder. Repeatable.", show_default=False)] = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: Annotated[Optional[str], typer.Option(envvar="ADAPTLAB_API_KEY",
+                                                   help="Require 'Authorization: Bearer KEY' on /v1.")] = None,
+    max_concurrency: Annotated[int, typer.Option(help="Generations running at once.")] = 4,
+    max_queue: Annotated[int, typer.Option(help="Requests waiting for a slot; past it, 429.")] = 64,
+    timeout: Annotated[float, typer.Option(help="Seconds per request, queue included; then 504.")] = 60.0,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens a request may generate.")] = 512,
+    max_prompt_tokens: Annotated[Optional[int], typer.Option(help="Longest prompt (default: the model's "
+                                                                  "context).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body; past it, 413.")] = 1_000_000,
+    feedback_db: Annotated[Path, typer.Option(help="SQLite file of served completions and ratings.")]
+    = Path("feedback.sqlite3"),
+) -> None:
+    """An OpenAI-compatible HTTP server (/v1/models, /v1/completions, /v1/chat/completions, /v1/feedback)."""
+    from adaptlab.config import validate
+    from adaptlab.serve.registry import load_models
+    from adaptlab.serve.server import run_server
+    from adaptlab.serve.settings import ServeSettings
+
+    settings = validate(ServeSettings, {
+        "host": host, "port": port, "api_key": api_key, "max_concurrency": max_concurrency, "max_queue": max_queue,
+        "timeout": timeout, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
+        "max_body_bytes": max_body_bytes, "feedback_db": feedback_db}, source="serve")
+    models = load_models(runs or [], rag or [])
+    out.print(f"serving {', '.join(models)} at http://{host}:{port}/v1", highlight=False)
+    run_server(models, settings)
+
+
 @app.command("quickstart")
 def quickstart(
     out_dir: Annotated[Path, typer.Option("--out", help="Working folder (replaced on each run).")] = Path("runs/quickstart"),
