@@ -12,10 +12,12 @@ What it does
        `--max-tokens` tokens, sampled. Printed: requests, failures (any status but 200,
        429s counted apart: with the default queue there should be none), p50/p99 latency
        per kind, time to first token of the streams, requests/s and generated tokens/s.
+       Halfway through, one more client streams the server's longest answer and hangs up
+       after the first piece: the served-completions record shows how many tokens its
+       generation made before it stopped, and when its slot was released.
     4. Deliberate cases, one request each: malformed JSON, an unknown model, an oversize
-       prompt, bad auth, an oversize body; a burst of `--burst` simultaneous requests
-       past concurrency + queue (the 429s); and a stream whose client hangs up after its
-       first piece, with the time until /health shows its slot free.
+       prompt, max_tokens over the limit, bad and missing auth, an oversize body; then a
+       burst of `--burst` simultaneous requests past concurrency + queue (the 429s).
 
 How to read it
     The clients share the machine's cores with the server, as on any one-box deployment;
@@ -34,6 +36,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -138,7 +141,8 @@ async def one_request(http: httpx.AsyncClient, kind: str, max_tokens: int, n: in
     return {"kind": kind, "status": status, "seconds": time.perf_counter() - started, "first": first, "tokens": tokens}
 
 
-async def load(url: str, clients: int, seconds: float, max_tokens: int) -> tuple[list[dict[str, Any]], float]:
+async def load(url: str, clients: int, seconds: float, max_tokens: int,
+               db: Path) -> tuple[list[dict[str, Any]], float, str]:
     results: list[dict[str, Any]] = []
     stop_at = time.perf_counter() + seconds
 
@@ -157,8 +161,8 @@ async def load(url: str, clients: int, seconds: float, max_tokens: int) -> tuple
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120,
                                  limits=limits) as http:
         started = time.perf_counter()
-        await asyncio.gather(*(client(i, http) for i in range(clients)))
-        return results, time.perf_counter() - started
+        *_, hung = await asyncio.gather(*(client(i, http) for i in range(clients)), hang_up(url, db, seconds / 2))
+        return results, time.perf_counter() - started, hung
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -227,19 +231,28 @@ def deliberate_cases(url: str, max_tokens: int, burst: int) -> None:
                   highlight=False)
 
 
-def disconnect_case(url: str) -> None:
-    """A stream of the server's longest answer whose client leaves after the first line."""
-    auth = {"Authorization": f"Bearer {KEY}"}
+async def hang_up(url: str, db: Path, after: float) -> str:
+    """Mid-load, a stream of the server's longest answer whose client leaves after the first piece;
+    the served-completions record tells how far generation went and when it stopped."""
+    await asyncio.sleep(after)
     body = {"model": "bench", "prompt": "Hi", "max_tokens": SERVER_MAX_TOKENS, "temperature": 0, "stream": True}
-    with httpx.Client(base_url=url, headers=auth, timeout=60) as http:
-        with http.stream("POST", "/v1/completions", json=body) as reply:
-            next(reply.iter_lines())
-            running = httpx.get(f"{url}/health").json()["running"]
-        hung_up = time.perf_counter()  # leaving the block closed the connection mid-stream
-    while httpx.get(f"{url}/health").json()["running"] > 0:
-        time.sleep(0.005)
-    console.print(f"client hung up mid-stream ({running} running then): slot free after "
-                  f"{(time.perf_counter() - hung_up) * 1000:.0f} ms", highlight=False)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as http:
+        async with http.stream("POST", "/v1/completions", json=body) as reply:
+            async for line in reply.aiter_lines():
+                if line.startswith("data: "):
+                    completion_id = json.loads(line[6:])["id"]
+                    break
+    hung_up = time.perf_counter()  # leaving the block closed the connection mid-stream
+    while True:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT completion_tokens, finish_reason FROM completions WHERE id = ?",
+                               (completion_id,)).fetchone()
+        if row is not None:
+            break
+        await asyncio.sleep(0.005)
+    return (f"a client hung up after its first piece, mid-load: its generation stopped after {row[0]} of "
+            f"{SERVER_MAX_TOKENS} tokens (finish_reason {row[1]}), slot released "
+            f"{(time.perf_counter() - hung_up) * 1000:.0f} ms after the hang-up")
 
 
 def main(
@@ -261,10 +274,10 @@ def main(
         console.print(f"server: {url}, --max-concurrency {max_concurrency}, --max-queue {max_queue}, "
                       f"{os.cpu_count()} cores on this machine", highlight=False)
         try:
-            results, wall = asyncio.run(load(url, clients, seconds, max_tokens))
+            results, wall, hung = asyncio.run(load(url, clients, seconds, max_tokens, workdir / "feedback.sqlite3"))
             report_load(results, wall, clients)
+            console.print(hung, highlight=False)
             deliberate_cases(url, max_tokens, burst)
-            disconnect_case(url)
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
