@@ -4,11 +4,14 @@ whose streams never end until cancelled."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from adaptlab.engine.generate import GenerationSettings
 from adaptlab.lm import LM
+
+SAFETY_SECONDS = 60
 
 
 class GatedLM(LM):
@@ -29,7 +32,8 @@ class GatedLM(LM):
 
 
 class EndlessStream:
-    """Yields "tick" until cancelled, as a generation with no end would; records its cancellation."""
+    """Yields "tick" until cancelled, as a generation with no end would; records its cancellation.
+    (It gives up after `SAFETY_SECONDS`, so a server that never cancels fails a test instead of hanging it.)"""
 
     def __init__(self, cancelled: threading.Event):
         self.cancelled = cancelled
@@ -38,7 +42,8 @@ class EndlessStream:
         self.finish_reason: str | None = None
 
     def __iter__(self) -> Iterator[str]:
-        while not self.cancelled.is_set():
+        give_up = time.monotonic() + SAFETY_SECONDS
+        while not self.cancelled.is_set() and time.monotonic() < give_up:
             self.completion_tokens += 1
             yield "tick "
             self.cancelled.wait(0.01)

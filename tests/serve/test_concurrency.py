@@ -59,6 +59,15 @@ def test_client_gone_mid_stream_frees_its_slot(serve):
     assert httpx.get(f"{url}/health").json()["running"] == 0
 
 
+def test_client_gone_before_a_whole_answer_stops_the_generation(serve):
+    endless = EndlessModel()
+    url = serve({"endless": endless})
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up waiting; the server notices the hang-up
+        httpx.post(f"{url}/v1/completions", json={"model": "endless", "prompt": "Hi"}, timeout=0.5)
+    wait_until(endless.cancelled.is_set, "the abandoned generation cancelled")
+    wait_until(lambda: httpx.get(f"{url}/health").json()["running"] == 0, "its slot freed")
+
+
 def test_timeout_is_504_and_stops_the_generation(serve):
     endless = EndlessModel()
     url = serve({"endless": endless}, timeout=0.5)

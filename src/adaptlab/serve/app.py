@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -174,16 +174,16 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
         return ModelCard(id=name, created=started)
 
     @v1.post("/completions")
-    async def completions(body: CompletionRequest) -> Any:
+    async def completions(body: CompletionRequest, request: Request) -> Any:
         served = lookup(body.model)
-        return await generate(body, served, lambda: served.completion_prompt(body.text), {"prompt": body.text},
-                              body.max_tokens, COMPLETION_DEFAULT_TOKENS, chat=False)
+        return await generate(request, body, served, lambda: served.completion_prompt(body.text),
+                              {"prompt": body.text}, body.max_tokens, COMPLETION_DEFAULT_TOKENS, chat=False)
 
     @v1.post("/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest) -> Any:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         served = lookup(body.model)
         messages = [m.as_dict() for m in body.messages]
-        return await generate(body, served, lambda: served.chat_prompt(messages), {"messages": messages},
+        return await generate(request, body, served, lambda: served.chat_prompt(messages), {"messages": messages},
                               body.requested_tokens, settings.max_tokens, chat=True)
 
     @v1.post("/feedback")
@@ -203,8 +203,9 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
                            param="model")
         return models[name]
 
-    async def generate(body: GenerationRequest, served: ServedModel, build_prompt: Callable[[], str],
-                       record: dict[str, Any], requested: int | None, default_tokens: int, chat: bool) -> Any:
+    async def generate(request: Request, body: GenerationRequest, served: ServedModel,
+                       build_prompt: Callable[[], str], record: dict[str, Any], requested: int | None,
+                       default_tokens: int, chat: bool) -> Any:
         def prepare() -> tuple[str, int]:
             prompt = build_prompt()
             return prompt, served.count_tokens(prompt)
@@ -223,21 +224,32 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
 
         job = Job(lambda: served.stream(prompt, gen), on_finish)
         deadline = asyncio.get_running_loop().time() + settings.timeout
-        first = await start(job, deadline)
-        if isinstance(first, Failed):
-            raise as_api_error(first.error)
-        if body.stream:
-            return StreamingResponse(stream_events(job, first, deadline, chunks, body.include_usage),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
-                                     background=BackgroundTask(job.cancel))
-        pieces: list[str] = []
-        event: Event = first
-        while not isinstance(event, Finished):
-            if isinstance(event, Failed):
-                raise as_api_error(event.error)
-            pieces.append(event.text)
-            event = await next_event(job, deadline)
-        return chunks.whole("".join(pieces), event)
+        watcher = asyncio.create_task(cancel_on_disconnect(request, job))
+        try:
+            first = await start(job, deadline)
+            if isinstance(first, Failed):
+                raise as_api_error(first.error)
+            if body.stream:  # from here on, Starlette notices a disconnect and ends stream_events
+                return StreamingResponse(stream_events(job, first, deadline, chunks, body.include_usage),
+                                         media_type="text/event-stream", headers={"Cache-Control": "no-cache"},
+                                         background=BackgroundTask(job.cancel))
+            pieces: list[str] = []
+            event: Event = first
+            while not isinstance(event, Finished):
+                if isinstance(event, Failed):
+                    raise as_api_error(event.error)
+                pieces.append(event.text)
+                event = await next_event(job, deadline)
+            return chunks.whole("".join(pieces), event)
+        finally:
+            watcher.cancel()
+
+    async def cancel_on_disconnect(request: Request, job: Job) -> None:
+        """A client that hangs up while queued or waiting for a whole answer stops its generation.
+        The body has been read, so the next message is the disconnect."""
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        job.cancel()
 
     async def start(job: Job, deadline: float) -> Event:
         """A slot (or 429), the job started, and its first event, all within the deadline."""
@@ -261,6 +273,9 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
         except TimeoutError:
             job.cancel()
             raise timed_out() from None
+        except BaseException:
+            job.cancel()
+            raise
 
     def timed_out() -> APIError:
         return APIError(504, f"no complete answer within the server's timeout of {settings.timeout:g} s (--timeout)",
