@@ -69,6 +69,12 @@ def test_reader_recipe_ask_and_exact_match(tmp_path, shards_dir, small_domain, r
     examples = [json.loads(line) for line in data.read_text().splitlines()]
     assert f"{len(examples)} reader examples" in out and len(examples) > 50
     assert all(e["response"] in e["prompt"] and e["prompt"].endswith("Answer:") for e in examples)
+    practice = tmp_path / "practice.jsonl"
+    _ok("reader-data", str(real_index), str(small_domain / "qa_train.jsonl"), "--base", str(base),
+        "--out", str(practice), "--practice-domains", "1")
+    more = [json.loads(line) for line in practice.read_text().splitlines()]
+    assert more[: len(examples)] == examples and len(more) > len(examples)  # the domain's own, then practice
+    assert all(e["response"] in e["prompt"] for e in more)
     reader = tmp_path / "reader"
     pretrain(PretrainConfig(out=reader, base=base, sft={"train_file": data},
                             train={**TINY_TRAIN, "steps": 2, "seq_len": 512, "eval_every": 2}), progress=False)

@@ -1,13 +1,17 @@
 """The reader recipe: supervised examples rendered as RagLM asks, the answer always in the
 passages; exact match and the closed-book baseline."""
 
+import json
+
 import pytest
 
+from adaptlab.corpus.synth import generate
 from adaptlab.errors import UserError
-from adaptlab.retrieval.chunking import Chunk
+from adaptlab.retrieval.chunking import Chunk, ChunkSettings
 from adaptlab.retrieval.rag import RagLM, format_rag_prompt
-from adaptlab.retrieval.reader import (ANSWER_TOKENS, ClosedBookLM, answer_shape, exact_match, normalize_answer,
-                                       reader_examples)
+from adaptlab.retrieval.reader import (ANSWER_TOKENS, PRACTICE_SEEDS, ClosedBookLM, answer_shape, exact_match,
+                                       normalize_answer, practice_examples, reader_examples)
+from retrieval.fakes import HashEmbedder
 from retrieval.rag_fakes import CharReader, FixedSearcher, hit
 
 HITS = [hit("a", "Alpha is 10 mg."), hit("b", "Beta is blue."), hit("c", "Gamma is red.")]
@@ -62,3 +66,20 @@ def test_counterfactual_copies_swap_the_answer_for_one_of_the_same_shape_everywh
     # other of its shape; Delta's only candidate, "10 mg", is already in its passages
     assert examples == [plain[0], swapped, plain[1], plain[2]]
     assert "10 mg" not in swapped["prompt"] and swapped["prompt"].count("7 mg") == 1
+
+
+def test_practice_domains_ask_every_question_of_fresh_domains_over_their_own_index(tmp_path):
+    chunking = ChunkSettings(64, 8)
+    examples = practice_examples(CharReader(2000), 1, tmp_path, HashEmbedder(), chunking, k=3)
+    domain = generate(seed=PRACTICE_SEEDS)
+    records = domain.records["qa_train.jsonl"] + domain.records["qa_eval.jsonl"]
+    assert [e["response"] for e in examples] == [r["answer"] for r in records]
+    assert all(e["prompt"].endswith(f"Question: {r['question']}\nAnswer:") and e["response"] in e["prompt"]
+               and len(e["prompt"]) + ANSWER_TOKENS + 1 <= 2000 for e, r in zip(examples, records))
+    assert (tmp_path / f"practice-{PRACTICE_SEEDS}").is_dir()  # indexed with the given chunking, in `work`
+    assert json.loads((tmp_path / f"practice-{PRACTICE_SEEDS}" / "manifest.json").read_text())["chunking"] == \
+        chunking.to_dict()
+    # Fresh facts: no held-out fact of the evaluated domain (seed 0) is taught in practice (an invented
+    # name may recur by chance, with other facts).
+    evaluated = {(r["question"], r["answer"]) for r in generate(seed=0).records["qa_eval.jsonl"]}
+    assert evaluated.isdisjoint((r["question"], r["answer"]) for r in records)

@@ -71,6 +71,9 @@ def test_behavioural_sft_trains_on_format_instructions_and_is_measured(decoder_r
     records = read_instructions(synth / "instructions_eval.jsonl")[:4]
     scores = format_compliance(loaded, records, max_new_tokens=8)
     assert scores["instructions"] == 4 and 0.0 <= scores["format_compliance"] <= 1.0
+    # Every non-compliant answer is listed beside its reference, and only those.
+    assert len(scores["failures"]) == round(4 * (1 - scores["format_compliance"]))
+    assert all(not f["compliant"] and f["reference"] in {r["response"] for r in records} for f in scores["failures"])
     assert json.loads((tmp_path / "sft" / "cost.json").read_text())["trainable_share"] == 1.0
 
 

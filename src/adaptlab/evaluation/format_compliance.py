@@ -27,7 +27,8 @@ def read_instructions(path: Path) -> list[dict[str, Any]]:
 
 def format_compliance(loaded: LoadedModel, records: Sequence[dict[str, Any]], *, max_new_tokens: int = 96,
                       batch_size: int = 16) -> dict[str, Any]:
-    """Share of answers in the required format, and share identical to the reference."""
+    """Share of answers in the required format, share identical to the reference, and every
+    non-compliant answer beside its reference (what to look at when the share is low)."""
     tokenizer = loaded.tokenizer
     ensure_chat_template(tokenizer)
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": r["prompt"]}]) for r in records]
@@ -38,6 +39,7 @@ def format_compliance(loaded: LoadedModel, records: Sequence[dict[str, Any]], *,
                                                      settings)]
     compliant = [check_format(r["format"], a) for r, a in zip(records, answers)]
     exact = [a == r["response"].strip() for r, a in zip(records, answers)]
+    rows = [{"prompt": r["prompt"], "answer": a, "compliant": c} for r, a, c in zip(records, answers, compliant)]
     return {"format_compliance": sum(compliant) / len(records), "exact_match": sum(exact) / len(records),
-            "instructions": len(records), "examples": [{"prompt": r["prompt"], "answer": a, "compliant": c}
-                                                      for r, a, c in list(zip(records, answers, compliant))[:3]]}
+            "instructions": len(records), "examples": rows[:3],
+            "failures": [{**row, "reference": r["response"]} for row, r in zip(rows, records) if not row["compliant"]]}

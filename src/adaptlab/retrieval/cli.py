@@ -140,18 +140,27 @@ def reader_data(
     counterfactuals: Annotated[int, typer.Option(min=0, help="Copies of each example with its answer swapped for "
                                                              "another of the same shape, in passages and response.")]
     = 0,
+    practice_domains: Annotated[int, typer.Option(min=0, help="Fresh synthetic domains whose QA pairs are added, "
+                                                              "each over its own index: reading practice with names "
+                                                              "no answer can be recalled for.")] = 0,
 ) -> None:
     """Supervised data that teaches a base to answer from passages; train it with
     `adaptlab finetune --base BASE --sft OUT`."""
+    import tempfile
+
+    from adaptlab.corpus.documents import write_jsonl
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
-    from adaptlab.corpus.documents import write_jsonl
-    from adaptlab.retrieval.reader import future_reader, read_qa, reader_examples
+    from adaptlab.retrieval.reader import future_reader, practice_examples, read_qa, reader_examples
     from adaptlab.retrieval.search import open_searcher
 
     records = read_qa(qa, ("question", "answer", "doc_id"))
     searcher = open_searcher(index_dir)
     rag = RagLM(future_reader(base), searcher, k=k, mode=mode)
     examples = reader_examples(rag, records, doc_id_matcher(searcher.index.hashes), counterfactuals=counterfactuals)
+    if practice_domains:
+        with tempfile.TemporaryDirectory(prefix="adaptlab-practice-") as work:
+            examples += practice_examples(rag.reader, practice_domains, Path(work), searcher.embedder,
+                                          searcher.index.info.chunking, k=k, mode=mode)
     write_jsonl(out_file, examples)
     out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)
