@@ -13,8 +13,7 @@ only once the first piece is there, so a failure before any text still gets its 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,34 +28,22 @@ from adaptlab.errors import UserError
 from adaptlab.serve.errors import APIError, install_handlers, log
 from adaptlab.serve.feedback import FeedbackStore
 from adaptlab.serve.jobs import Event, Failed, Finished, Job, Piece, Stream
-from adaptlab.serve.limits import BearerAuth, BodyLimit, Slots
+from adaptlab.serve.limits import BearerAuth, BodyLimit, Slots, token_budget
 from adaptlab.serve.models import ServedModel
+from adaptlab.serve.responses import Chunks, sse
 from adaptlab.serve.schemas import (
-    AssistantMessage,
-    ChatChoice,
-    ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionRequest,
-    ChunkChoice,
-    Completion,
-    CompletionChoice,
     CompletionRequest,
-    Delta,
     FeedbackRequest,
     GenerationRequest,
     ModelCard,
     ModelList,
-    Usage,
     new_id,
     now,
 )
 from adaptlab.serve.settings import ServeSettings
 
 COMPLETION_DEFAULT_TOKENS = 16  # OpenAI's default max_tokens for /v1/completions
-
-
-def sse(data: dict[str, Any] | str) -> str:
-    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
 
 
 def as_api_error(exc: Exception) -> APIError:
@@ -68,75 +55,11 @@ def as_api_error(exc: Exception) -> APIError:
     return APIError(500, f"generation failed: {type(exc).__name__}", "internal_error")
 
 
-def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: int | None, default: int,
-                 settings: ServeSettings) -> int:
-    """The max_tokens a request gets, or a 400 naming the limit it breaks."""
-    context = served.context_length
-    prompt_limit = settings.max_prompt_tokens or context
-    if prompt_limit is not None and prompt_tokens > prompt_limit:
-        which = "the server's --max-prompt-tokens" if settings.max_prompt_tokens else f"the context of model {name!r}"
-        raise APIError(400, f"prompt is {prompt_tokens} tokens, over the limit of {prompt_limit} ({which})",
-                       "prompt_too_long", param="prompt")
-    if requested is not None and requested > settings.max_tokens:
-        raise APIError(400, f"max_tokens {requested} is over the server's limit of {settings.max_tokens} "
-                            "(--max-tokens)", "max_tokens_too_large", param="max_tokens")
-    room = None if context is None else context - prompt_tokens
-    if room is not None and room < 1:
-        raise APIError(400, f"prompt of {prompt_tokens} tokens leaves no room to generate in the context of model "
-                            f"{name!r} ({context} tokens)", "context_length_exceeded", param="prompt")
-    if requested is not None and room is not None and requested > room:
-        raise APIError(400, f"prompt ({prompt_tokens} tokens) plus max_tokens ({requested}) is over the context of "
-                            f"model {name!r} ({context} tokens)", "context_length_exceeded", param="max_tokens")
-    return requested or min(default, settings.max_tokens, room if room is not None else default)
-
-
 def generation_settings(body: GenerationRequest, max_tokens: int) -> GenerationSettings:
     top_p = None if body.top_p in (None, 1) else body.top_p
     temperature = 1.0 if body.temperature is None else body.temperature
     return GenerationSettings(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p,
                               stop=body.stop_strings, seed=body.seed)
-
-
-class Chunks:
-    """The JSON bodies of one request's answer, whole or streamed, in the shape of its endpoint."""
-
-    def __init__(self, chat: bool, completion_id: str, model: str):
-        self.chat = chat
-        self.id = completion_id
-        self.model = model
-        self.created = now()
-
-    def opening(self) -> list[dict[str, Any]]:
-        """OpenAI's chat streams announce the assistant's role first."""
-        return [self._chunk(Delta(role="assistant", content=""), None)] if self.chat else []
-
-    def piece(self, text: str) -> dict[str, Any]:
-        return self._chunk(Delta(content=text), None) if self.chat else self._text(text, None)
-
-    def closing(self, done: Finished, include_usage: bool) -> list[dict[str, Any]]:
-        last = self._chunk(Delta(), done.finish_reason) if self.chat else self._text("", done.finish_reason)
-        if not include_usage:
-            return [last]
-        usage = Usage.of(done.prompt_tokens, done.completion_tokens)
-        cls = ChatCompletionChunk if self.chat else Completion
-        return [last, cls(id=self.id, created=self.created, model=self.model, choices=[], usage=usage).model_dump()]
-
-    def whole(self, text: str, done: Finished) -> dict[str, Any]:
-        usage = Usage.of(done.prompt_tokens, done.completion_tokens)
-        if self.chat:
-            choice = ChatChoice(message=AssistantMessage(content=text), finish_reason=done.finish_reason)
-            return ChatCompletion(id=self.id, created=self.created, model=self.model, choices=[choice],
-                                  usage=usage).model_dump()
-        choice = CompletionChoice(text=text, finish_reason=done.finish_reason)
-        return Completion(id=self.id, created=self.created, model=self.model, choices=[choice], usage=usage).model_dump()
-
-    def _chunk(self, delta: Delta, finish_reason: str | None) -> dict[str, Any]:
-        choice = ChunkChoice(delta=delta, finish_reason=finish_reason)
-        return ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=[choice]).model_dump()
-
-    def _text(self, text: str, finish_reason: str | None) -> dict[str, Any]:
-        choice = CompletionChoice(text=text, finish_reason=finish_reason)
-        return Completion(id=self.id, created=self.created, model=self.model, choices=[choice]).model_dump()
 
 
 def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> FastAPI:
@@ -226,7 +149,7 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
         deadline = asyncio.get_running_loop().time() + settings.timeout
         watcher = asyncio.create_task(cancel_on_disconnect(request, job))
         try:
-            first = await start(job, deadline)
+            first = await within(deadline, job, lambda: begin(job))
             if isinstance(first, Failed):
                 raise as_api_error(first.error)
             if body.stream:  # from here on, Starlette notices a disconnect and ends stream_events
@@ -239,7 +162,7 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
                 if isinstance(event, Failed):
                     raise as_api_error(event.error)
                 pieces.append(event.text)
-                event = await next_event(job, deadline)
+                event = await within(deadline, job, job.next)
             return chunks.whole("".join(pieces), event)
         finally:
             watcher.cancel()
@@ -251,25 +174,18 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
             pass
         job.cancel()
 
-    async def start(job: Job, deadline: float) -> Event:
-        """A slot (or 429), the job started, and its first event, all within the deadline."""
+    async def begin(job: Job) -> Event:
+        """A slot (or 429), the job started, and its first event."""
         slots: Slots = workers["slots"]
-        try:
-            async with asyncio.timeout_at(deadline):
-                await slots.acquire()
-                job.start(workers["pool"], slots.release)
-                return await job.next()
-        except TimeoutError:
-            job.cancel()
-            raise timed_out() from None
-        except BaseException:
-            job.cancel()
-            raise
+        await slots.acquire()
+        job.start(workers["pool"], slots.release)
+        return await job.next()
 
-    async def next_event(job: Job, deadline: float) -> Event:
+    async def within(deadline: float, job: Job, step: Callable[[], Awaitable[Event]]) -> Event:
+        """`step`'s event by the deadline, else 504; the job is cancelled if its request ends early."""
         try:
             async with asyncio.timeout_at(deadline):
-                return await job.next()
+                return await step()
         except TimeoutError:
             job.cancel()
             raise timed_out() from None
@@ -301,7 +217,7 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
                     yield sse(as_api_error(event.error).body())
                     return
                 try:
-                    event = await next_event(job, deadline)
+                    event = await within(deadline, job, job.next)
                 except APIError as exc:
                     yield sse(exc.body())
                     return

@@ -1,5 +1,6 @@
-"""What keeps one client from starving the rest: bearer-token auth, a cap on body size, and
-a bounded number of generations with a bounded queue behind them."""
+"""What keeps one client from starving the rest: bearer-token auth, a cap on body size, caps
+on prompt and generation length, and a bounded number of generations with a bounded queue
+behind them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import hmac
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adaptlab.serve.errors import APIError
+from adaptlab.serve.models import ServedModel
+from adaptlab.serve.settings import ServeSettings
 
 
 class BearerAuth:
@@ -110,3 +113,25 @@ class Slots:
     def release(self) -> None:
         self.running -= 1
         self._free.release()
+
+
+def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: int | None, default: int,
+                 settings: ServeSettings) -> int:
+    """The max_tokens a request gets, or a 400 naming the limit it breaks."""
+    context = served.context_length
+    prompt_limit = settings.max_prompt_tokens or context
+    if prompt_limit is not None and prompt_tokens > prompt_limit:
+        which = "the server's --max-prompt-tokens" if settings.max_prompt_tokens else f"the context of model {name!r}"
+        raise APIError(400, f"prompt is {prompt_tokens} tokens, over the limit of {prompt_limit} ({which})",
+                       "prompt_too_long", param="prompt")
+    if requested is not None and requested > settings.max_tokens:
+        raise APIError(400, f"max_tokens {requested} is over the server's limit of {settings.max_tokens} "
+                            "(--max-tokens)", "max_tokens_too_large", param="max_tokens")
+    room = None if context is None else context - prompt_tokens
+    if room is not None and room < 1:
+        raise APIError(400, f"prompt of {prompt_tokens} tokens leaves no room to generate in the context of model "
+                            f"{name!r} ({context} tokens)", "context_length_exceeded", param="prompt")
+    if requested is not None and room is not None and requested > room:
+        raise APIError(400, f"prompt ({prompt_tokens} tokens) plus max_tokens ({requested}) is over the context of "
+                            f"model {name!r} ({context} tokens)", "context_length_exceeded", param="max_tokens")
+    return requested or min(default, settings.max_tokens, room if room is not None else default)
