@@ -12,9 +12,6 @@ import torch
 
 from serve.harness import running
 
-CONTEXT = 64
-
-
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Two shared cores: one torch thread keeps the server and the tests from stalling each other."""
@@ -32,7 +29,7 @@ def model_dir(tokenizer_dir, tmp_path_factory) -> Path:
 
     tokenizer = load_tokenizer(tokenizer_dir)
     torch.manual_seed(0)
-    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, max_seq_len=CONTEXT)
+    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, max_seq_len=64)
     ids = SpecialIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
     out = tmp_path_factory.mktemp("served") / "tiny"
     build_model(cfg, len(tokenizer), ids).save_pretrained(out)

@@ -15,7 +15,6 @@ from adaptlab.serve.models import as_served
 from adaptlab.serve.settings import ServeSettings
 from adaptlab.train.sft_data import ensure_chat_template, render_prompt
 
-from serve.conftest import CONTEXT
 from serve.harness import running
 
 KEY = "test-key"
@@ -123,19 +122,20 @@ def test_malformed_json_is_400(server):
     assert error["message"].startswith("malformed JSON body") and error["type"] == "invalid_request_error"
 
 
-def test_prompt_over_the_context_is_400_naming_the_limit(client):
+def test_prompt_over_the_context_is_400_naming_the_limit(client, tiny_lm):
     with pytest.raises(openai.BadRequestError) as refused:
         client.completions.create(model="tiny", prompt="word " * 200, max_tokens=4)
-    assert f"over the limit of {CONTEXT} (the context of model 'tiny')" in refused.value.message
+    assert f"over the limit of {tiny_lm.max_length} (the context of model 'tiny')" in refused.value.message
 
 
 def test_prompt_plus_max_tokens_over_the_context_is_400(client, tiny_lm):
     prompt = "word"
-    while 1 + len(tiny_lm.encode(prompt)) <= CONTEXT - 32:
+    while 1 + len(tiny_lm.encode(prompt)) <= tiny_lm.max_length - 32:
         prompt += " word"
     with pytest.raises(openai.BadRequestError) as refused:
         client.completions.create(model="tiny", prompt=prompt, max_tokens=32)
-    assert f"plus max_tokens (32) is over the context of model 'tiny' ({CONTEXT} tokens)" in refused.value.message
+    assert f"plus max_tokens (32) is over the context of model 'tiny' ({tiny_lm.max_length} tokens)" \
+        in refused.value.message
 
 
 def test_max_tokens_over_the_servers_limit_is_400(client):
