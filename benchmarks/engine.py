@@ -1,0 +1,353 @@
+"""The generation engine's speed-ups, measured: KV cache, prefix cache, speculative decoding.
+
+What it does
+    0. Data: the built-in general English corpus, a 2048-token byte-level BPE tokenizer
+       and token shards (as `adaptlab quickstart` makes them), reused from --workdir.
+    1. kv: greedy decoding of 256 new tokens after a 32-token prompt by the quickstart-size
+       decoder (1m preset, freshly initialised with a 512-token context, or --model RUN),
+       with the KV cache and without it (use_cache=False, every step re-reads the whole
+       sequence); tokens/s of each and their ratio.
+    2. prefix: time to first token for a 512-token shared prefix (validation text) plus a
+       short question, on a decoder with a 1024-token context: with no prefix cache, on
+       a prefix-cache miss (runs everything, stores the blocks) and on a hit (another
+       question over the same prefix came first); the no-cache / hit ratio.
+    3. speculative: a target (12 layers x 128 wide) and a draft (1 layer x 128 wide) trained
+       here on the general corpus through `adaptlab pretrain`, or --target RUN --draft RUN.
+       Greedy decoding of held-out prompts by the target alone and speculatively (both on
+       the engine's KV-cache loop, outputs checked identical): acceptance rate alpha (the
+       accepted share of the proposals the target judged), lookahead gamma, cost ratio c
+       (one-token forward time of the draft over the target's, measured), measured speedup,
+       Leviathan et al.'s predicted speedup (1 - alpha^(gamma+1)) / ((1 - alpha)(gamma c + 1))
+       and measured / predicted.
+
+How to read it
+    - Times are medians over repetitions that alternate the contenders, so both see the
+      same machine noise. The machine may be shared: the ratios are the figures to read.
+    - The formula assumes the target scores gamma + 1 tokens in the time it scores one;
+      the verify-cost column shows what that pass really costs here, relative to one token.
+      Tokens per target pass, measured beside the formula's (1 - alpha^(gamma+1)) / (1 - alpha),
+      separates how well the acceptance model fits from how well the cost model fits.
+    - Figures are printed, never asserted.
+
+Usage (from the repo root)
+    .venv/bin/python benchmarks/engine.py [--sections kv,prefix,speculative] [--model RUN] [--device cuda]
+        [--target RUN --draft RUN] [--lookahead 2,4,6] [--workdir DIR] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from adaptlab.corpus.builtin import write_general_corpus
+from adaptlab.corpus.documents import read_documents, split_path
+from adaptlab.engine.decode import decode_steps, forward, prompt_tokens
+from adaptlab.engine.generate import GenerationSettings
+from adaptlab.engine.prefix_cache import PrefixCachingGenerator
+from adaptlab.engine.sampling import rng_for
+from adaptlab.engine.speculative import SpeculativeDecoder, SpeculativeStats
+from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
+from adaptlab.runs import load_model
+from adaptlab.tokenization.shards import encode_corpus
+from adaptlab.tokenization.train import iter_corpus_texts, load_tokenizer, train_tokenizer
+
+console = Console(width=140)
+
+SECTIONS = ("kv", "prefix", "speculative")
+KV_PROMPT, KV_NEW = 32, 256
+PREFIX_TOKENS = 512
+QUESTIONS = ("\nQuestion: what is this about?\nAnswer:", "\nIn one line:", "\nThe key point is",
+             "\nSummary:", "\nA question it answers:", "\nWhat follows from this?", "\nNotes:")
+TARGET = {"family": "decoder", "hidden_size": 128, "num_layers": 12, "num_heads": 4, "max_seq_len": 256}
+DRAFT = {"family": "decoder", "hidden_size": 128, "num_layers": 1, "num_heads": 4, "max_seq_len": 256}
+TRAIN = {"seq_len": 128, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 30, "log_every": 25,
+         "checkpoint_every": 10_000, "eval_batches": 8, "seed": 1337}
+SPEC_PROMPT, SPEC_NEW = 32, 128
+
+
+# --- data and models ----------------------------------------------------------------
+def prepare(work: Path) -> tuple[Path, Path, list[str]]:
+    """General corpus, tokenizer and shards in `work` (made once); the validation texts."""
+    corpus, tok_dir, shards = work / "general", work / "tokenizer", work / "general-shards"
+    if not (shards / "meta.json").is_file():
+        write_general_corpus(corpus)
+        tokenizer = train_tokenizer(iter_corpus_texts(corpus), "bpe", 2048, tok_dir, show_progress=False)
+        encode_corpus(corpus, tokenizer, shards, progress=False)
+    texts = [d.text for d in read_documents(split_path(corpus, "validation"))]
+    return tok_dir, shards, texts
+
+
+def fresh_decoder(tokenizer: PreTrainedTokenizerBase, size: str, max_seq_len: int) -> PreTrainedModel:
+    torch.manual_seed(0)
+    ids = SpecialIds(tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id)
+    return build_model(ModelConfig(size=size, max_seq_len=max_seq_len), len(tokenizer), ids).eval()
+
+
+def context(model: PreTrainedModel) -> int:
+    return model.config.max_position_embeddings
+
+
+def head(tokenizer: PreTrainedTokenizerBase, text: str, n: int) -> str:
+    """The text of the first `n` tokens of `text`."""
+    return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:n])
+
+
+def long_texts(texts: list[str], tokenizer: PreTrainedTokenizerBase, tokens: int) -> list[str]:
+    return [t for t in texts if len(tokenizer(t, add_special_tokens=False)["input_ids"]) >= tokens]
+
+
+def alternate(contenders: dict[str, Callable[[], Any]], reps: int) -> dict[str, float]:
+    """Median seconds of each contender, the contenders alternating within each repetition."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(reps):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+# --- 1. KV cache --------------------------------------------------------------------
+def kv_section(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str, reps: int) -> dict[str, Any]:
+    ids = torch.tensor([[tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"][:KV_PROMPT]]],
+                       device=model.device)
+    outputs: dict[bool, list[int]] = {}
+
+    def decode(use_cache: bool) -> None:
+        with torch.no_grad():  # min_new_tokens: an untrained model's EOS must not cut the run short
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=KV_NEW,
+                                 min_new_tokens=KV_NEW, do_sample=False, use_cache=use_cache,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        outputs[use_cache] = out[0, ids.size(1) :].tolist()
+
+    decode(True)  # warm-up
+    times = alternate({"cache": lambda: decode(True), "no cache": lambda: decode(False)}, reps)
+    fig = {"prompt_tokens": ids.size(1), "new_tokens": KV_NEW,
+           "tokens_per_second_cache": KV_NEW / times["cache"], "tokens_per_second_no_cache": KV_NEW / times["no cache"],
+           "speedup": times["no cache"] / times["cache"], "same_tokens": outputs[True] == outputs[False]}
+    console.print(f"1. KV cache: {KV_NEW} new tokens after a {fig['prompt_tokens']}-token prompt, greedy",
+                  highlight=False)
+    table = Table()
+    for col in ("", "tokens/s", "ratio"):
+        table.add_column(col, justify="right")
+    table.add_row("with KV cache", f"{fig['tokens_per_second_cache']:,.1f}", f"{fig['speedup']:.2f}x")
+    table.add_row("without (use_cache=False)", f"{fig['tokens_per_second_no_cache']:,.1f}", "1.00x")
+    console.print(table)
+    console.print(f"same greedy tokens with and without: {fig['same_tokens']}")
+    return fig
+
+
+# --- 2. prefix cache ----------------------------------------------------------------
+def prefix_section(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
+                   reps: int) -> dict[str, Any]:
+    prefix = head(tokenizer, text, PREFIX_TOKENS)
+    first = GenerationSettings(max_new_tokens=1, temperature=0)
+    rng = rng_for(first)
+    warm = PrefixCachingGenerator(model, tokenizer)
+    warm.generate(prefix + QUESTIONS[0], first)  # another question over the prefix came first
+    asked = itertools.count()
+    hits: list[int] = []
+
+    def no_cache() -> None:
+        ids = prompt_tokens(model, tokenizer, prefix + QUESTIONS[1 + next(asked) % 6], 1)
+        cache = DynamicCache(config=model.config)
+        next(decode_steps(model, cache, forward(model, ids, cache, keep=1)[-1], first, None, rng))
+
+    def miss() -> None:
+        run = PrefixCachingGenerator(model, tokenizer).prefill(prefix + QUESTIONS[1 + next(asked) % 6], first)
+        next(run.tokens)
+
+    def hit() -> None:
+        run = warm.prefill(prefix + QUESTIONS[1 + next(asked) % 6], first)
+        next(run.tokens)
+        hits.append(run.cached_tokens)
+
+    no_cache(), miss(), hit()  # warm-up
+    times = alternate({"no prefix cache": no_cache, "cache miss": miss, "cache hit": hit}, reps)
+    prompt_len = len(prompt_tokens(model, tokenizer, prefix + QUESTIONS[1], 1))
+    fig = {"prompt_tokens": prompt_len, "cached_tokens": min(hits), **{f"ttft_ms_{k.replace(' ', '_')}": v * 1000
+                                                                      for k, v in times.items()},
+           "speedup": times["no prefix cache"] / times["cache hit"], "cache_bytes": warm.cache.nbytes}
+    console.print(f"2. prefix cache: time to first token, a {PREFIX_TOKENS}-token shared prefix + a question "
+                  f"(~{prompt_len} tokens), context {context(model)}", highlight=False)
+    table = Table()
+    for col in ("", "TTFT ms", "ratio"):
+        table.add_column(col, justify="right")
+    for name, seconds in times.items():
+        table.add_row(name, f"{seconds * 1000:.1f}", f"{times['no prefix cache'] / seconds:.2f}x")
+    console.print(table)
+    console.print(f"a hit reused {fig['cached_tokens']} of ~{prompt_len} prompt tokens; the cache holds "
+                  f"{fig['cache_bytes'] / 2**20:.1f} MiB")
+    return fig
+
+
+# --- 3. speculative decoding ----------------------------------------------------------
+def train_run(work: Path, shards: Path, name: str, model: dict[str, Any], steps: int) -> Path:
+    """A decoder pretrained through the CLI in its own process, or the one already in `work`."""
+    out = work / name
+    if (out / "adaptlab.yaml").is_file():
+        return out
+    config = work / f"{name}.yaml"
+    config.write_text(yaml.safe_dump({"model": model, "train": {**TRAIN, "steps": steps, "eval_every": steps}}))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "adaptlab", "pretrain", "--config", str(config), "--data", str(shards),
+                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    console.print(f"trained {name} ({model['num_layers']} x {model['hidden_size']}, {steps} steps) in "
+                  f"{time.perf_counter() - started:.0f} s", highlight=False)
+    return out
+
+
+def one_token_ms(model: PreTrainedModel, ids: list[int], tokens: int, reps: int = 40) -> float:
+    """Median ms of a forward pass over `tokens` tokens after a cache of `ids`."""
+    cache = DynamicCache(config=model.config)
+    forward(model, ids, cache)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        forward(model, ids[:tokens], cache)
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        times.append(time.perf_counter() - start)
+        cache.crop(-tokens)
+    return statistics.median(times) * 1000
+
+
+def greedy_alone(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str, new: int) -> list[int]:
+    """The target decoding alone on the engine's KV-cache loop (the same forward calls speculative uses)."""
+    settings = GenerationSettings(max_new_tokens=new, temperature=0)
+    ids = prompt_tokens(model, tokenizer, prompt, new)
+    cache = DynamicCache(config=model.config)
+    logits = forward(model, ids, cache, keep=1)[-1]
+    return list(decode_steps(model, cache, logits, settings, tokenizer.eos_token_id, rng_for(settings)))
+
+
+def speculative_section(target: PreTrainedModel, draft: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                        prompts: list[str], lookaheads: list[int], reps: int) -> dict[str, Any]:
+    settings = GenerationSettings(max_new_tokens=SPEC_NEW, temperature=0)
+    probe = prompt_tokens(target, tokenizer, prompts[0], SPEC_NEW)[:SPEC_PROMPT]
+    draft_ms, target_ms = statistics.median(one_token_ms(draft, probe, 1) for _ in range(3)), \
+        statistics.median(one_token_ms(target, probe, 1) for _ in range(3))
+    c = draft_ms / target_ms
+    rows = []
+    for gamma in lookaheads:
+        spec = SpeculativeDecoder(target, draft, tokenizer, lookahead=gamma)
+        stats, alone_s, spec_s, same, tokens = SpeculativeStats(), 0.0, 0.0, True, 0
+        for prompt in prompts:
+            outs: dict[str, list[int]] = {}
+
+            def run_alone() -> None:
+                outs["alone"] = greedy_alone(target, tokenizer, prompt, SPEC_NEW)
+
+            def run_spec() -> None:
+                prompt_stats = SpeculativeStats()
+                outs["spec"] = list(spec.stream(prompt, settings, prompt_stats))
+                outs["stats"] = prompt_stats
+
+            times = alternate({"alone": run_alone, "speculative": run_spec}, reps)
+            alone_s, spec_s = alone_s + times["alone"], spec_s + times["speculative"]
+            same &= outs["alone"] == outs["spec"]
+            tokens += len(outs["spec"])
+            for field in ("proposed", "accepted", "rejected", "target_forwards", "draft_forwards"):
+                setattr(stats, field, getattr(stats, field) + getattr(outs["stats"], field))
+        alpha = stats.acceptance_rate
+        predicted = (1 - alpha ** (gamma + 1)) / ((1 - alpha) * (gamma * c + 1)) if alpha < 1 else \
+            (gamma + 1) / (gamma * c + 1)
+        verify = one_token_ms(target, probe, gamma + 1) / target_ms
+        rows.append({"lookahead": gamma, "alpha": alpha, "cost_ratio": c, "speedup": alone_s / spec_s,
+                     "predicted": predicted, "measured_over_predicted": alone_s / spec_s / predicted,
+                     "tokens": tokens, "target_forwards": stats.target_forwards, "draft_forwards": stats.draft_forwards,
+                     "tokens_per_target_pass": tokens / stats.target_forwards,
+                     "predicted_tokens_per_target_pass": (1 - alpha ** (gamma + 1)) / (1 - alpha) if alpha < 1
+                     else gamma + 1,
+                     "verify_cost": verify, "identical_to_target": same})
+    console.print(f"3. speculative decoding: greedy, {len(prompts)} prompts x {SPEC_NEW} new tokens; one-token "
+                  f"forward: draft {draft_ms:.2f} ms, target {target_ms:.2f} ms, c = {c:.3f}", highlight=False)
+    table = Table()
+    for col in ("gamma", "alpha", "speedup", "predicted", "meas./pred.", "tokens/pass (pred.)", "verify cost",
+                "target/draft passes", "identical"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["lookahead"]), f"{r['alpha']:.3f}", f"{r['speedup']:.2f}x", f"{r['predicted']:.2f}x",
+                      f"{r['measured_over_predicted']:.2f}",
+                      f"{r['tokens_per_target_pass']:.2f} ({r['predicted_tokens_per_target_pass']:.2f})",
+                      f"{r['verify_cost']:.2f}",
+                      f"{r['target_forwards']} / {r['draft_forwards']}", str(r["identical_to_target"]))
+    console.print(table)
+    return {"draft_ms": draft_ms, "target_ms": target_ms, "cost_ratio": c, "by_lookahead": rows}
+
+
+def main(
+    sections: Annotated[str, typer.Option(help="comma-separated: " + ", ".join(SECTIONS))] = ",".join(SECTIONS),
+    model: Annotated[Path | None, typer.Option(help="run for the kv and prefix sections (else freshly initialised)")]
+    = None,
+    size: Annotated[str, typer.Option(help="preset of the freshly initialised kv and prefix models")] = "1m",
+    device: Annotated[str, typer.Option(help="where the models run: cpu or cuda")] = "cpu",
+    target: Annotated[Path | None, typer.Option(help="speculative target run (else trained here)")] = None,
+    draft: Annotated[Path | None, typer.Option(help="speculative draft run (else trained here)")] = None,
+    target_steps: Annotated[int, typer.Option(help="pretraining steps of the target trained here")] = 500,
+    draft_steps: Annotated[int, typer.Option(help="pretraining steps of the draft trained here")] = 500,
+    lookahead: Annotated[str, typer.Option(help="comma-separated lookaheads (gamma) to measure")] = "2,4,6",
+    prompts: Annotated[int, typer.Option(help="held-out prompts for speculative decoding")] = 6,
+    reps: Annotated[int, typer.Option(help="repetitions of each timing")] = 3,
+    workdir: Annotated[Path | None, typer.Option(help="where everything goes (default: a temp dir)")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON")] = None,
+) -> None:
+    wanted = sections.split(",")
+    if unknown := set(wanted) - set(SECTIONS):
+        raise typer.BadParameter(f"unknown sections {sorted(unknown)}; accepted: {', '.join(SECTIONS)}")
+    if (target is None) != (draft is None):
+        raise typer.BadParameter("give both --target and --draft, or neither (a pair is then trained here)")
+    work = workdir or Path(tempfile.mkdtemp(prefix="adaptlab-engine-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    where = torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    console.print(f"engine benchmark: torch {torch.__version__}, {where}, work folder {work}", highlight=False)
+    tok_dir, shards, texts = prepare(work)
+    figures: dict[str, Any] = {"device": where}
+    loaded = load_model(model, device=device) if model else None
+    if "kv" in wanted:
+        tokenizer = loaded.tokenizer if loaded else load_tokenizer(tok_dir)
+        kv_model = loaded.model if loaded else fresh_decoder(tokenizer, size, 512).to(device)
+        if context(kv_model) < KV_PROMPT + 1 + KV_NEW:
+            console.print(f"kv skipped: the model's context {context(kv_model)} is under {KV_PROMPT + 1 + KV_NEW}")
+        else:
+            figures["kv"] = kv_section(kv_model, tokenizer, long_texts(texts, tokenizer, KV_PROMPT)[0], reps)
+    if "prefix" in wanted:
+        tokenizer = loaded.tokenizer if loaded else load_tokenizer(tok_dir)
+        prefix_model = loaded.model if loaded else fresh_decoder(tokenizer, size, 1024).to(device)
+        if context(prefix_model) < PREFIX_TOKENS + 32:
+            console.print(f"prefix skipped: the model's context {context(prefix_model)} is under {PREFIX_TOKENS + 32}")
+        else:
+            figures["prefix"] = prefix_section(prefix_model, tokenizer,
+                                               long_texts(texts, tokenizer, PREFIX_TOKENS)[0], reps * 3)
+    if "speculative" in wanted:
+        target = target or train_run(work, shards, "target", TARGET, target_steps)
+        draft = draft or train_run(work, shards, "draft", DRAFT, draft_steps)
+        pair = load_model(target, device=device), load_model(draft, device=device)
+        chosen = [head(pair[0].tokenizer, t, SPEC_PROMPT) for t in long_texts(texts, pair[0].tokenizer, SPEC_PROMPT)]
+        step = max(1, len(chosen) // prompts)
+        figures["speculative"] = speculative_section(pair[0].model, pair[1].model, pair[0].tokenizer,
+                                                     chosen[::step][:prompts],
+                                                     [int(g) for g in lookahead.split(",")], reps)
+    console.print(f"wall time {time.perf_counter() - started:.0f} s", highlight=False)
+    if json_path:
+        json_path.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(main)
