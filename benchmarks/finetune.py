@@ -40,9 +40,9 @@ from rich.console import Console
 from rich.table import Table
 
 from adaptlab.corpus.builtin import write_general_corpus
-from adaptlab.corpus.documents import read_documents, split_path
+from adaptlab.corpus.documents import read_documents, split_path, write_jsonl
 from adaptlab.corpus.prepare import prepare_corpus
-from adaptlab.corpus.synth import synthesize
+from adaptlab.corpus.synth import practice_domains, synthesize
 from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
 from adaptlab.evaluation.perplexity import causal_metrics
 from adaptlab.lm import HFCausalLM
@@ -68,7 +68,7 @@ METHODS: dict[str, list[str]] = {
 }
 TRAIN_FLAGS = ["--seq-len", "128", "--batch-size", "16", "--warmup-steps", "20"]
 # An instruction prompt is ~170 tokens and its answer up to ~60: SFT and its evaluation need a longer context.
-SFT_FLAGS = ["--seq-len", "512", "--batch-size", "8", "--warmup-steps", "20"]
+SFT_FLAGS = ["--seq-len", "512", "--warmup-steps", "20"]  # with --batch-size, set by each caller
 TOKENS_PER_STEP = 2048
 SECTIONS = ("methods", "tokens", "behaviour", "memory")
 
@@ -78,15 +78,16 @@ def adaptlab(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "adaptlab", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def build_base(work: Path, steps: int, seq_len: int, size: str = "1m") -> Path:
-    """The quickstart's recipe with a longer context (same tokens per step)."""
+def build_base(work: Path, steps: int, seq_len: int, size: str = "1m", batch_size: int | None = None,
+               lr: str = "2e-3") -> Path:
+    """The quickstart's recipe with a longer context (by default the same tokens per step)."""
     corpus = work / "general"
     write_general_corpus(corpus)
     tokenizer = train_tokenizer(iter_corpus_texts(corpus), "bpe", 2048, work / "tokenizer", show_progress=False)
     encode_corpus(corpus, tokenizer, work / "general-shards", progress=False)
     adaptlab("pretrain", "--data", str(work / "general-shards"), "--out", str(work / "base"), "--size", size,
-             "--steps", str(steps), "--eval-every", str(steps), "--lr", "2e-3", "--seq-len", str(seq_len),
-             "--batch-size", str(max(1, TOKENS_PER_STEP // seq_len)), "--warmup-steps", "20")
+             "--steps", str(steps), "--eval-every", str(steps), "--lr", lr, "--seq-len", str(seq_len),
+             "--batch-size", str(batch_size or max(1, TOKENS_PER_STEP // seq_len)), "--warmup-steps", "20")
     return work / "base"
 
 
@@ -120,7 +121,9 @@ def main(
     base_steps: Annotated[int, typer.Option(help="pretraining steps of the base, when it is trained here")] = 1000,
     base_seq_len: Annotated[int, typer.Option(help="context of the base, when it is trained here")] = 512,
     base_size: Annotated[str, typer.Option(help="model preset of the base, when it is trained here")] = "1m",
-    sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 1000,
+    sft_steps: Annotated[int, typer.Option(help="behavioural SFT steps")] = 2000,
+    sft_batch_size: Annotated[int, typer.Option(help="behavioural SFT sequences per step")] = 32,
+    sft_practice: Annotated[int, typer.Option(help="fresh synthetic domains whose instructions join SFT")] = 16,
     memory_size: Annotated[str, typer.Option(help="preset for the memory-at-scale comparison")] = "30m",
     memory_steps: Annotated[int, typer.Option(help="steps of each run in the memory comparison")] = 10,
     base: Annotated[Path | None, typer.Option(help="an existing base run (else one is pretrained)")] = None,
@@ -159,9 +162,11 @@ def main(
         report_methods(figures["methods"])
         report_tokens(figures["domain_tokens"])
     if "behaviour" in wanted:
-        figures["format_compliance"] = behaviour(work, base, sft_steps)
-        console.print(f"format compliance on held-out instructions: base {figures['format_compliance']['base']:.3f}, "
-                      f"after behavioural SFT {figures['format_compliance']['sft']:.3f}")
+        figures["format_compliance"] = scores = behaviour(work, base, sft_steps, sft_batch_size, sft_practice)
+        console.print(f"format compliance on held-out instructions: base {scores['base']:.3f}, after behavioural SFT "
+                      f"{scores['sft']:.3f} ({scores['instructions_trained']:,} instructions, {sft_steps} steps)")
+        for failure in scores["failures"][:5]:
+            console.print(f"  not compliant: {failure['answer']!r} (reference {failure['reference']!r})")
     if "memory" in wanted:
         figures[f"memory_{memory_size}"] = scale = memory_at_scale(work, memory_size, memory_steps)
         report_memory(scale, memory_size)
@@ -194,13 +199,20 @@ def domain_tokens(work: Path, base: Path, steps: int, domain: list[str],
     return {"tokens+full": measure(work / "ft-tokens+full", domain, general)}
 
 
-def behaviour(work: Path, base: Path, steps: int) -> dict[str, float]:
-    """Supervised fine-tuning on the strict-format instructions; compliance on held-out ones."""
+def behaviour(work: Path, base: Path, steps: int, batch_size: int, practice: int) -> dict[str, Any]:
+    """Supervised fine-tuning on the strict-format instructions (seed 0's training split and both
+    splits of `practice` fresh domains); compliance on seed 0's held-out ones."""
     instructions = read_instructions(work / "synth" / "instructions_eval.jsonl")
-    scores = {"base": format_compliance(load_model(base), instructions)["format_compliance"]}
-    adaptlab("finetune", "--base", str(base), "--sft", str(work / "synth" / "instructions_train.jsonl"), "--steps",
-             str(steps), "--eval-every", str(steps), *SFT_FLAGS, "--out", str(work / "sft"), *METHODS["full"])
-    scores["sft"] = format_compliance(load_model(work / "sft"), instructions)["format_compliance"]
+    scores: dict[str, Any] = {"base": format_compliance(load_model(base), instructions)["format_compliance"]}
+    train = [*read_instructions(work / "synth" / "instructions_train.jsonl"),
+             *(r for d in practice_domains(practice) for f in ("instructions_train.jsonl", "instructions_eval.jsonl")
+               for r in d.records[f])]
+    write_jsonl(work / "sft.jsonl", [{"prompt": r["prompt"], "response": r["response"]} for r in train])
+    adaptlab("finetune", "--base", str(base), "--sft", str(work / "sft.jsonl"), "--steps", str(steps),
+             "--eval-every", str(steps), *SFT_FLAGS, "--batch-size", str(batch_size), "--out", str(work / "sft"),
+             *METHODS["full"])
+    result = format_compliance(load_model(work / "sft"), instructions)
+    scores.update(sft=result["format_compliance"], instructions_trained=len(train), failures=result["failures"])
     return scores
 
 

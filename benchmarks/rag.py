@@ -15,15 +15,18 @@ What it does
        vector is a copy of an already embedded one: for latency only (an exact flat
        scan costs the same whatever the values), when embedding them for real would
        take too long on a busy machine. Their throughput and recall are not printed.
-    3. RAG exact match with a reader model: a base (`--reader-base RUN`, else the finetune
-       benchmark's: 1.3M-parameter Llama pretrained on the general corpus with a 512-token
-       context) fine-tuned as a reader on seed 0's qa_train with retrieved passages
-       (`adaptlab rag reader-data`, then SFT); exact match and citation accuracy on
-       qa_eval through RagLM (hybrid, k=5), beside the same reader without retrieval.
+    3. RAG exact match with a reader model: a base (`--reader-base RUN`, else a Llama of the
+       `--reader-size` preset, 10m by default, pretrained on the general corpus with a
+       512-token context) fine-tuned as a reader (`adaptlab rag reader-data`, then SFT) on
+       seed 0's qa_train and on every QA pair of `--reader-practice` fresh synthetic domains,
+       each over its own index (reading practice: see adaptlab.retrieval.reader); exact
+       match and citation accuracy on qa_eval through RagLM (hybrid, k=5), beside the same
+       reader without retrieval. The defaults are sized for a GPU (minutes there, hours on
+       2 CPU cores); `--reader-size 1m --reader-steps 600 --reader-practice 2` is a CPU smoke run.
 
 Usage (from the repo root)
     .venv/bin/python benchmarks/rag.py [--sizes 10000,100000] [--tiled-sizes ...] [--reader-base RUN]
-        [--reader-steps 600] [--skip-reader] [--workdir DIR]
+        [--reader-size 10m] [--reader-steps 2500] [--reader-practice 16] [--skip-reader] [--workdir DIR]
 Figures are printed, never asserted.
 """
 
@@ -50,8 +53,8 @@ from adaptlab.retrieval.index import TextEmbedder, sync_index
 from adaptlab.lm import HFCausalLM
 from adaptlab.retrieval.metrics import LabeledQuery, doc_id_matcher, evaluate_retrieval, read_labeled_queries
 from adaptlab.retrieval.rag import RagLM
-from adaptlab.retrieval.reader import (GEN_KWARGS, ClosedBookLM, exact_match, future_reader, read_qa,
-                                       reader_examples, same_answer)
+from adaptlab.retrieval.reader import (GEN_KWARGS, ClosedBookLM, exact_match, future_reader, practice_examples,
+                                       read_qa, reader_examples, same_answer)
 from adaptlab.retrieval.search import MODES, Searcher, open_searcher
 from adaptlab.retrieval.sources import read_corpus
 
@@ -169,17 +172,21 @@ def scale(workdir: Path, sizes: list[int], tiled: set[int], chunking: ChunkSetti
 # --- RAG exact match with a reader model --------------------------------------------------------
 
 
-def reader(work: Path, base: Path | None, steps: int) -> None:
-    """Train a reader on qa_train with retrieved passages; exact match on qa_eval with and without RAG."""
+def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int, practice: int) -> None:
+    """Train a reader on qa_train (and `practice` fresh domains) with retrieved passages; exact
+    match on qa_eval with and without RAG."""
     from finetune import SFT_FLAGS, adaptlab, build_base
 
-    base = base or build_base(work / "reader-base", 1000, 512)
+    base = base or build_base(work / "reader-base", 1500, 512, size, batch_size=16, lr="1e-3")
     searcher = open_searcher(work / "quality", default_embedder())
+    rag = RagLM(future_reader(base), searcher)
     train = read_qa(work / "synth" / "qa_train.jsonl", ("question", "answer", "doc_id"))
-    examples = reader_examples(RagLM(future_reader(base), searcher), train, doc_id_matcher(searcher.index.hashes))
+    examples = reader_examples(rag, train, doc_id_matcher(searcher.index.hashes))
+    examples += practice_examples(rag.reader, practice, work, searcher.embedder, searcher.index.info.chunking)
     write_jsonl(work / "reader.jsonl", examples)
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "reader.jsonl"), "--steps", str(steps),
-             "--eval-every", str(steps), *SFT_FLAGS, "--lr", "1e-3", "--out", str(work / "reader"))
+             "--eval-every", str(steps), *SFT_FLAGS, "--batch-size", str(batch_size), "--lr", "1e-3",
+             "--out", str(work / "reader"))
     model = HFCausalLM.from_path(work / "reader")
     questions = read_qa(work / "synth" / "qa_eval.jsonl", ("question", "answer", "doc_id"))
     rag = RagLM(model, searcher)
@@ -189,7 +196,8 @@ def reader(work: Path, base: Path | None, steps: int) -> None:
     cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
     closed = exact_match(ClosedBookLM(model), questions)["exact_match"]
     n = len(questions)
-    console.print(f"reader: {len(examples)} training examples, {steps} SFT steps; on {n} held-out questions: "
+    console.print(f"reader: {len(examples)} training examples ({practice} practice domains), {steps} SFT steps of "
+                  f"{batch_size}; on {n} held-out questions: "
                   f"RAG exact match {em / n:.3f} (gold document cited {cited / n:.3f}), "
                   f"same reader without retrieval {closed:.3f}")
     for q, a in list(zip(questions, answers))[:3]:
@@ -205,7 +213,10 @@ def main(
     queries: Annotated[int, typer.Option(help="Questions timed one at a time at each size.")] = 150,
     skip_quality: Annotated[bool, typer.Option("--skip-quality")] = False,
     reader_base: Annotated[Path | None, typer.Option(help="Base of the reader (default: one pretrained here).")] = None,
-    reader_steps: Annotated[int, typer.Option(help="SFT steps of the reader.")] = 600,
+    reader_size: Annotated[str, typer.Option(help="Preset of the reader's base, when pretrained here.")] = "10m",
+    reader_steps: Annotated[int, typer.Option(help="SFT steps of the reader.")] = 2500,
+    reader_batch_size: Annotated[int, typer.Option(help="Reader SFT sequences per step.")] = 32,
+    reader_practice: Annotated[int, typer.Option(help="Fresh synthetic domains of reading practice.")] = 16,
     skip_reader: Annotated[bool, typer.Option("--skip-reader")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Where corpora and indexes go (default: a temp dir).")] = None,
 ) -> None:
@@ -215,7 +226,7 @@ def main(
         if not skip_quality:
             quality(work, chunking)
             if not skip_reader:
-                reader(work, reader_base, reader_steps)
+                reader(work, reader_base, reader_size, reader_steps, reader_batch_size, reader_practice)
         real = [int(s) for s in sizes.split(",") if s]
         tiled = {int(s) for s in tiled_sizes.split(",") if s}
         if real or tiled:

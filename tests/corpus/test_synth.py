@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adaptlab.corpus import synth
-from adaptlab.corpus.synth import check_format, synthesize
+from adaptlab.corpus.synth import PRACTICE_SEEDS, check_format, generate, practice_domains, synthesize
 from adaptlab.corpus.synth_formats import make_spec, render
 from adaptlab.corpus.synth_templates import STATEMENTS
 from adaptlab.errors import UserError
@@ -336,3 +336,12 @@ def test_default_size_is_fast(tmp_path):
     start = time.perf_counter()
     synthesize(tmp_path / "domain")
     assert time.perf_counter() - start < 2.0
+
+
+def test_practice_domains_are_fresh_seeds_with_their_own_facts():
+    first, second = practice_domains(2)
+    assert (first.summary.seed, second.summary.seed) == (PRACTICE_SEEDS, PRACTICE_SEEDS + 1)
+    evaluated = generate(seed=0).records["instructions_eval.jsonl"]
+    taught = {r["response"] for d in (first, second) for f in ("instructions_train.jsonl", "instructions_eval.jsonl")
+              for r in d.records[f]}
+    assert taught.isdisjoint(r["response"] for r in evaluated)

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from adaptlab.corpus.synth import generate
+from adaptlab.corpus.synth import PRACTICE_SEEDS, generate
 from adaptlab.errors import UserError
 from adaptlab.retrieval.chunking import Chunk, ChunkSettings
 from adaptlab.retrieval.rag import RagLM, format_rag_prompt
-from adaptlab.retrieval.reader import (ANSWER_TOKENS, PRACTICE_SEEDS, ClosedBookLM, answer_shape, exact_match,
+from adaptlab.retrieval.reader import (ANSWER_TOKENS, ClosedBookLM, answer_shape, exact_match,
                                        normalize_answer, practice_examples, reader_examples)
 from retrieval.fakes import HashEmbedder
 from retrieval.rag_fakes import CharReader, FixedSearcher, hit

@@ -21,7 +21,7 @@ import random
 import re
 import shutil
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ FIELDS_PER_INSTRUCTION = (2, 3)  # besides the compound's name
 # only from many different ones; evaluation asks once per compound and format.
 INSTRUCTIONS_PER_TRAIN_COMPOUND = 8
 INSTRUCTION_ELEMENT = "compound"
+PRACTICE_SEEDS = 10_001  # far from the seeds a user evaluates (0, 1, ...)
 FILES = ("facts.jsonl", "qa_train.jsonl", "qa_eval.jsonl", "instructions_train.jsonl", "instructions_eval.jsonl")
 
 
@@ -462,6 +463,13 @@ def generate(*, seed: int = 0, n_compounds: int = 80, eval_fraction: float = 0.2
         format_kinds=tuple(FORMATS),
     )
     return SynthDomain(documents, records, summary)
+
+
+def practice_domains(n: int) -> Iterator[SynthDomain]:
+    """`n` fresh domains (seeds PRACTICE_SEEDS, PRACTICE_SEEDS + 1, ...): skills such as reading
+    passages or keeping a format learnt on names and values no evaluation asks about."""
+    for seed in range(PRACTICE_SEEDS, PRACTICE_SEEDS + n):
+        yield generate(seed=seed)
 
 
 def _check_out_dir(out_dir: Path) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptlab.corpus.documents import Document, iter_jsonl
-from adaptlab.corpus.synth import generate
+from adaptlab.corpus.synth import practice_domains
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, HFCausalLM
 from adaptlab.retrieval.chunking import ChunkSettings
@@ -39,7 +39,6 @@ from adaptlab.retrieval.rag import Reader, RagLM, format_rag_prompt
 from adaptlab.retrieval.search import Hit, open_searcher
 
 ANSWER_TOKENS = 32  # room kept for the answer when fitting passages
-PRACTICE_SEEDS = 10_001  # practice domains are synthetic seeds 10001, 10002, ...: never a domain under evaluation
 GEN_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": ANSWER_TOKENS}
 
 
@@ -115,9 +114,8 @@ def practice_examples(reader: Reader, n_domains: int, work: Path, embedder: Text
     """Reader examples from `n_domains` fresh synthetic domains, every QA pair of each asked
     over its own index (built in `work` with `chunking`), as `reader_examples` renders them."""
     examples = []
-    for seed in range(PRACTICE_SEEDS, PRACTICE_SEEDS + n_domains):
-        domain = generate(seed=seed)
-        path = work / f"practice-{seed}"
+    for domain in practice_domains(n_domains):
+        path = work / f"practice-{domain.summary.seed}"
         sync_index(path, [Document(doc_id, text) for doc_id, text in domain.documents.items()], embedder, chunking)
         searcher = open_searcher(path, embedder)
         records = [*domain.records["qa_train.jsonl"], *domain.records["qa_eval.jsonl"]]
