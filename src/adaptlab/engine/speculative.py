@@ -107,33 +107,21 @@ class SpeculativeDecoder:
         seq = prompt_tokens(shorter, self.tokenizer, prompt, settings.max_new_tokens)
         target_cache, draft_cache = DynamicCache(config=self.target.config), DynamicCache(config=self.draft.config)
         rng = rng_for(settings, next(self.target.parameters()).device)
-        greedy = settings.temperature == 0
         eos = self.tokenizer.eos_token_id
         left = settings.max_new_tokens
         while left > 0:
             gamma = min(self.lookahead, left - 1)  # a round yields up to gamma + 1 tokens
-            drafts, q_rows = [], []
-            pending = seq[draft_cache.get_seq_length() :]
-            for _ in range(gamma):
-                logits = forward(self.draft, pending, draft_cache, keep=1)[-1]
-                stats.draft_forwards += 1
-                if greedy:
-                    token = int(logits.argmax())
-                else:
-                    q_rows.append(distribution(logits, settings))
-                    token = int(torch.multinomial(q_rows[-1], 1, generator=rng))
-                drafts.append(token)
-                pending = [token]
+            drafts, q = self._propose(seq[draft_cache.get_seq_length() :], draft_cache, gamma, settings, rng)
+            stats.draft_forwards += gamma
             scored = forward(self.target, seq[target_cache.get_seq_length() :] + drafts, target_cache, keep=gamma + 1)
             stats.target_forwards += 1
-            if greedy:
+            if q is None:
                 k, token = verify_greedy(scored, drafts)
             else:
-                q = torch.stack(q_rows) if q_rows else scored.new_zeros(0, scored.size(-1))
                 k, token = verify_sampled(distribution(scored, settings), q, drafts, rng)
             stats.proposed += gamma
             stats.accepted += k
-            stats.rejected += k < gamma
+            stats.rejected += int(k < gamma)
             new = [*drafts[:k], token]
             if eos in new:
                 yield from new[: new.index(eos)]
@@ -145,6 +133,24 @@ class SpeculativeDecoder:
                 excess = cache.get_seq_length() - (len(seq) - 1)
                 if excess > 0:
                     cache.crop(-excess)
+
+    def _propose(self, pending: list[int], cache: DynamicCache, gamma: int, settings: GenerationSettings,
+                 rng: torch.Generator) -> tuple[list[int], torch.Tensor | None]:
+        """`gamma` draft tokens after `pending` (what the draft's cache lacks), and the distributions
+        [gamma, vocab] they were drawn from (None when greedy: verification needs only the tokens)."""
+        drafts, q_rows = [], []
+        for _ in range(gamma):
+            logits = forward(self.draft, pending, cache, keep=1)[-1]
+            if settings.temperature == 0:
+                token = int(logits.argmax())
+            else:
+                q_rows.append(distribution(logits, settings))
+                token = int(torch.multinomial(q_rows[-1], 1, generator=rng))
+            drafts.append(token)
+            pending = [token]
+        if settings.temperature == 0:
+            return drafts, None
+        return drafts, torch.stack(q_rows) if q_rows else torch.zeros(0, self.draft.config.vocab_size)
 
     def generate(self, prompt: str, settings: GenerationSettings) -> SpeculativeGeneration:
         """The continuation of `prompt` (the target's greedy one at temperature 0), with what it cost."""
