@@ -86,7 +86,8 @@ class Job:
     def _work(self) -> None:
         pieces: list[str] = []
         try:
-            if self._cancelled.is_set():
+            if self._cancelled.is_set():  # cancelled before it began: nothing generated
+                self._post(self._events.put_nowait, Finished(0, 0, None))
                 return
             stream = self._stream = self._open()
             if self._cancelled.is_set():  # cancelled while the stream was opening
