@@ -11,7 +11,7 @@ What it does
        short question, on a decoder with a 1024-token context: with no prefix cache, on
        a prefix-cache miss (runs everything, stores the blocks) and on a hit (another
        question over the same prefix came first); the no-cache / hit ratio.
-    3. speculative: a target (12 layers x 128 wide) and a draft (1 layer x 128 wide) trained
+    3. speculative: a target (8 layers x 128 wide) and a draft (1 layer x 128 wide) trained
        here on the general corpus through `adaptlab pretrain`, or --target RUN --draft RUN.
        Greedy decoding of held-out prompts by the target alone and speculatively (both on
        the engine's KV-cache loop, outputs checked identical): acceptance rate alpha (the
@@ -73,7 +73,7 @@ KV_PROMPT, KV_NEW = 32, 256
 PREFIX_TOKENS = 512
 QUESTIONS = ("\nQuestion: what is this about?\nAnswer:", "\nIn one line:", "\nThe key point is",
              "\nSummary:", "\nA question it answers:", "\nWhat follows from this?", "\nNotes:")
-TARGET = {"family": "decoder", "hidden_size": 128, "num_layers": 12, "num_heads": 4, "max_seq_len": 256}
+TARGET = {"family": "decoder", "hidden_size": 128, "num_layers": 8, "num_heads": 4, "max_seq_len": 256}
 DRAFT = {"family": "decoder", "hidden_size": 128, "num_layers": 1, "num_heads": 4, "max_seq_len": 256}
 TRAIN = {"seq_len": 128, "batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 30, "log_every": 25,
          "checkpoint_every": 10_000, "eval_batches": 8, "seed": 1337}
@@ -299,8 +299,8 @@ def main(
     device: Annotated[str, typer.Option(help="where the models run: cpu or cuda")] = "cpu",
     target: Annotated[Path | None, typer.Option(help="speculative target run (else trained here)")] = None,
     draft: Annotated[Path | None, typer.Option(help="speculative draft run (else trained here)")] = None,
-    target_steps: Annotated[int, typer.Option(help="pretraining steps of the target trained here")] = 500,
-    draft_steps: Annotated[int, typer.Option(help="pretraining steps of the draft trained here")] = 500,
+    target_steps: Annotated[int, typer.Option(help="pretraining steps of the target trained here")] = 400,
+    draft_steps: Annotated[int, typer.Option(help="pretraining steps of the draft trained here")] = 400,
     lookahead: Annotated[str, typer.Option(help="comma-separated lookaheads (gamma) to measure")] = "2,4,6",
     prompts: Annotated[int, typer.Option(help="held-out prompts for speculative decoding")] = 6,
     reps: Annotated[int, typer.Option(help="repetitions of each timing")] = 3,
