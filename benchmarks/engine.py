@@ -56,8 +56,8 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from adaptlab.corpus.builtin import write_general_corpus
 from adaptlab.corpus.documents import read_documents, split_path
-from adaptlab.engine.decode import decode_steps, forward, prompt_tokens
-from adaptlab.engine.generate import GenerationSettings
+from adaptlab.engine.decode import decode_steps, forward
+from adaptlab.engine.generate import GenerationSettings, prompt_tokens
 from adaptlab.engine.prefix_cache import PrefixCachingGenerator
 from adaptlab.engine.sampling import rng_for
 from adaptlab.engine.speculative import SpeculativeDecoder, SpeculativeStats

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TINY_MODEL = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "max_seq_len": 32}
@@ -14,3 +16,16 @@ def tiny_config(shards: Path, out: Path, family: str = "decoder", model: dict | 
 
     return PretrainConfig(data=shards, out=out, model={"family": family, **TINY_MODEL, **(model or {})},
                           train={**TINY_TRAIN, **train})
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Two shared cores: one torch thread keeps parallel work (a server, other tests) from stalling."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

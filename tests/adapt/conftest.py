@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
+from helpers import one_torch_thread
 
 VOCAB = 64
 
@@ -50,8 +51,5 @@ def randomise():
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Two shared cores: one thread each keeps parallel test runs from stalling one another."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield

@@ -10,15 +10,13 @@ from typing import Any
 import pytest
 import torch
 
+from helpers import one_torch_thread
 from serve.harness import running
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Two shared cores: one torch thread keeps the server and the tests from stalling each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from adaptlab.engine.generate import Generation, GenerationSettings, _prompt_ids, cut_at_stop
+from adaptlab.engine.generate import Generation, GenerationSettings, cut_at_stop, prompt_tokens
 from adaptlab.engine.sampling import choose
 from adaptlab.errors import UserError
 
@@ -22,20 +22,6 @@ def require_decoder(model: PreTrainedModel) -> None:
     if model.config.is_encoder_decoder or not model.can_generate():
         raise UserError(f"{type(model).__name__} is not a decoder-only language model; "
                         "cached and speculative decoding need one")
-
-
-def prompt_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
-                  max_new_tokens: int) -> list[int]:
-    """The prompt's ids as `generate` feeds them: after an EOS, left-truncated to leave room for the answer."""
-    ids = _prompt_ids(tokenizer, prompt, encoder_decoder=False)
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if limit is None:
-        return ids
-    keep = limit - max_new_tokens
-    if keep < 1:
-        raise UserError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt in the model's context of "
-                        f"{limit} tokens")
-    return ids[-keep:]
 
 
 def forward(model: PreTrainedModel, tokens: list[int], cache: DynamicCache, *, keep: int = 0) -> torch.Tensor:

@@ -56,14 +56,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts
     if settings.seed is not None:
         torch.manual_seed(settings.seed)
     device = next(model.parameters()).device
-    limit = _context_limit(model)
-    rows = [_prompt_ids(tokenizer, p, model.config.is_encoder_decoder) for p in prompts]
-    if limit is not None:
-        keep = limit - settings.max_new_tokens
-        if keep < 1:
-            raise UserError(f"max_new_tokens {settings.max_new_tokens} leaves no room for a prompt in the "
-                            f"model's context of {limit} tokens")
-        rows = [r[-keep:] for r in rows]
+    rows = [prompt_tokens(model, tokenizer, p, settings.max_new_tokens) for p in prompts]
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     left_pad = not model.config.is_encoder_decoder
@@ -88,7 +81,7 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts
     return results
 
 
-def _prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, encoder_decoder: bool) -> list[int]:
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, encoder_decoder: bool) -> list[int]:
     """A prompt's ids as the model saw text in training.
 
     A decoder saw every document after the separator (EOS) of the one before; an
@@ -96,3 +89,18 @@ def _prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: str, encoder_decoder
     """
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     return [*ids, tokenizer.eos_token_id] if encoder_decoder else [tokenizer.eos_token_id, *ids]
+
+
+def prompt_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
+                  max_new_tokens: int) -> list[int]:
+    """The prompt's ids as the model is fed them (`prompt_ids`), left-truncated so that
+    `max_new_tokens` still fit a decoder's context: the prompt's end is what matters."""
+    ids = prompt_ids(tokenizer, prompt, model.config.is_encoder_decoder)
+    limit = _context_limit(model)
+    if limit is None:
+        return ids
+    keep = limit - max_new_tokens
+    if keep < 1:
+        raise UserError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt in the model's context of "
+                        f"{limit} tokens")
+    return ids[-keep:]

@@ -23,8 +23,8 @@ import torch
 from transformers import DynamicCache, PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.cache_utils import DynamicLayer
 
-from adaptlab.engine.decode import collect, decode_steps, forward, prompt_tokens, require_decoder
-from adaptlab.engine.generate import Generation, GenerationSettings
+from adaptlab.engine.decode import collect, decode_steps, forward, require_decoder
+from adaptlab.engine.generate import Generation, GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import rng_for
 from adaptlab.errors import UserError
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from adaptlab.engine.decode import collect, forward, prompt_tokens, require_decoder
-from adaptlab.engine.generate import Generation, GenerationSettings
+from adaptlab.engine.decode import collect, forward, require_decoder
+from adaptlab.engine.generate import Generation, GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import distribution, rng_for
 from adaptlab.errors import UserError
 

@@ -23,7 +23,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from adaptlab.engine.generate import GenerationSettings
+from adaptlab.engine.generate import GenerationSettings, prompt_tokens
 from adaptlab.errors import UserError
 
 AHEAD = 2  # tokens generation may run ahead of the reader
@@ -82,13 +82,7 @@ class TokenStream:
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings
-        ids = [tokenizer.eos_token_id, *tokenizer(prompt, add_special_tokens=False)["input_ids"]]
-        limit = getattr(model.config, "max_position_embeddings", None)
-        if limit is not None:
-            if limit - settings.max_new_tokens < 1:
-                raise UserError(f"max_new_tokens {settings.max_new_tokens} leaves no room for a prompt in the "
-                                f"model's context of {limit} tokens")
-            ids = ids[-(limit - settings.max_new_tokens) :]  # as `generate` does: the prompt's end is kept
+        ids = prompt_tokens(model, tokenizer, prompt, settings.max_new_tokens)
         self.prompt_ids = ids
         self.prompt_tokens = len(ids)
         self.completion_tokens = 0
