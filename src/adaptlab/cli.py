@@ -296,6 +296,13 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body; past it, 413.")] = 1_000_000,
     feedback_db: Annotated[Path, typer.Option(help="SQLite file of served completions and ratings.")]
     = Path("feedback.sqlite3"),
+    response_cache: Annotated[Optional[Path], typer.Option(
+        help="SQLite file of answers given: a repeated greedy request is answered from it.")] = None,
+    cache_ttl: Annotated[float, typer.Option(help="Seconds a cached answer is kept.")] = 24 * 3600,
+    cache_max_entries: Annotated[int, typer.Option(help="Cached answers kept at most; the oldest go first.")]
+    = 10_000,
+    cache_sampled: Annotated[bool, typer.Option(help="Cache sampled answers too (a seeded one then "
+                                                     "repeats).")] = False,
 ) -> None:
     """An OpenAI-compatible HTTP server (/v1/models, /v1/completions, /v1/chat/completions, /v1/feedback)."""
     from adaptlab.config import validate
@@ -307,7 +314,17 @@ def serve(
         "host": host, "port": port, "api_key": api_key, "max_concurrency": max_concurrency, "max_queue": max_queue,
         "timeout": timeout, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
         "max_body_bytes": max_body_bytes, "feedback_db": feedback_db}, source="serve")
+    cache = None
+    if response_cache is not None:
+        from adaptlab.engine.response_cache import ResponseCache
+
+        cache = ResponseCache(response_cache, ttl_seconds=cache_ttl, max_entries=cache_max_entries,
+                              cache_sampled=cache_sampled)
     models = load_models(runs or [], rag or [])
+    if cache is not None:
+        from adaptlab.serve.cached import with_response_cache
+
+        models = with_response_cache(models, cache)
     out.print(f"serving {', '.join(models)} at http://{host}:{port}/v1", highlight=False)
     run_server(models, settings)
 

@@ -86,6 +86,7 @@ class TokenStream:
         self.prompt_ids = ids
         self.prompt_tokens = len(ids)
         self.completion_tokens = 0
+        self.tokens: list[int] = []  # generated so far, EOS excluded
         self.finish_reason: str | None = None
         self._cancel = threading.Event()
         self._tokens: queue.Queue = queue.Queue()
@@ -129,7 +130,7 @@ class TokenStream:
     def _iterate(self) -> Iterator[str]:
         self._thread = threading.Thread(target=self._generate, name="token-stream", daemon=True)
         self._thread.start()
-        tokens: list[int] = []
+        tokens = self.tokens
         sent = 0
         stop = [s for s in self.settings.stop if s]
         try:

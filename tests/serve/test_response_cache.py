@@ -1,0 +1,98 @@
+"""The response cache in front of served models: a repeated greedy request is answered from
+disk with the same text and usage, without generating; sampled and cut-short answers are not stored."""
+
+from __future__ import annotations
+
+import sys
+
+import openai
+import pytest
+
+from adaptlab.engine.response_cache import ResponseCache
+from adaptlab.serve.cached import with_response_cache
+from adaptlab.serve.models import as_served
+
+from serve.fakes import EndlessModel
+
+
+class CountingModel:
+    """A served model that counts the streams it is asked for."""
+
+    def __init__(self, model):
+        self.model = model
+        self.context_length = model.context_length
+        self.streams = 0
+
+    def completion_prompt(self, prompt):
+        return self.model.completion_prompt(prompt)
+
+    def chat_prompt(self, messages):
+        return self.model.chat_prompt(messages)
+
+    def count_tokens(self, prompt):
+        return self.model.count_tokens(prompt)
+
+    def stream(self, prompt, settings):
+        self.streams += 1
+        return self.model.stream(prompt, settings)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    with ResponseCache(tmp_path / "responses.sqlite3") as opened:
+        yield opened
+
+
+def test_a_repeated_greedy_request_is_answered_from_the_cache(serve, tiny_lm, cache):
+    counting = CountingModel(as_served(tiny_lm))
+    url = serve(with_response_cache({"tiny": counting}, cache))
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
+    first, second = (client.completions.create(model="tiny", prompt="Vorantide  is", max_tokens=8, temperature=0)
+                     for _ in range(2))
+    assert counting.streams == 1 and (cache.hits, cache.misses) == (1, 1)
+    assert second.choices[0].text == first.choices[0].text
+    assert second.usage == first.usage and second.choices[0].finish_reason == first.choices[0].finish_reason
+    streamed = client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=8, temperature=0,
+                                         stream=True)  # whitespace-normalised: the same request
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == first.choices[0].text
+    assert counting.streams == 1
+    client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=6, temperature=0)  # other settings
+    client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=8, temperature=1.0, seed=3)  # sampled
+    client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=8, temperature=1.0, seed=3)
+    assert counting.streams == 4 and len(cache) == 2
+
+
+def test_an_answer_cut_short_is_not_stored(serve, cache):
+    url = serve(with_response_cache({"endless": EndlessModel()}, cache), timeout=0.5)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
+    with pytest.raises(openai.APIStatusError):
+        client.completions.create(model="endless", prompt="go", max_tokens=8, temperature=0)
+    assert len(cache) == 0
+
+
+def test_cli_serve_puts_the_cache_in_front_of_every_model(model_dir, tmp_path, monkeypatch):
+    import adaptlab.cli
+    import adaptlab.serve.server
+
+    started = {}
+    monkeypatch.setattr(adaptlab.serve.server, "run_server", lambda models, settings: started.update(models=models))
+    monkeypatch.setattr(sys, "argv", ["adaptlab", "serve", f"tiny={model_dir}", "--response-cache",
+                                      str(tmp_path / "responses.sqlite3"), "--cache-ttl", "60"])
+    with pytest.raises(SystemExit) as exited:
+        adaptlab.cli.main()
+    assert exited.value.code == 0
+    served = started["models"]["tiny"]
+    assert served.name == "tiny" and served.cache.ttl_seconds == 60 and served.cache.path.exists()
+
+
+def test_cli_serve_names_a_response_cache_in_a_missing_folder(model_dir, tmp_path, monkeypatch, capsys):
+    import adaptlab.cli
+
+    monkeypatch.setattr(sys, "argv", ["adaptlab", "serve", f"tiny={model_dir}", "--response-cache",
+                                      str(tmp_path / "nowhere" / "responses.sqlite3")])
+    with pytest.raises(SystemExit) as exited:
+        adaptlab.cli.main()
+    assert exited.value.code != 0
+    captured = capsys.readouterr()
+    line = (captured.err + captured.out).strip()
+    assert "nowhere" in line and "does not exist" in line and len(line.splitlines()) == 1
