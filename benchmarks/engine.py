@@ -11,7 +11,7 @@ What it does
        short question, on a decoder with a 1024-token context: with no prefix cache, on
        a prefix-cache miss (runs everything, stores the blocks) and on a hit (another
        question over the same prefix came first); the no-cache / hit ratio.
-    3. speculative: a target (8 layers x 128 wide) and a draft (1 layer x 128 wide) trained
+    3. speculative: a target (--target-layers, 8 by default, x 128 wide) and a draft (1 layer x 128 wide) trained
        here on the general corpus through `adaptlab pretrain`, or --target RUN --draft RUN.
        Greedy decoding of held-out prompts by the target alone and speculatively (both on
        the engine's KV-cache loop, outputs checked identical): acceptance rate alpha (the
@@ -300,6 +300,7 @@ def main(
     target: Annotated[Path | None, typer.Option(help="speculative target run (else trained here)")] = None,
     draft: Annotated[Path | None, typer.Option(help="speculative draft run (else trained here)")] = None,
     target_steps: Annotated[int, typer.Option(help="pretraining steps of the target trained here")] = 400,
+    target_layers: Annotated[int, typer.Option(help="layers of the target trained here (the draft has 1)")] = 8,
     draft_steps: Annotated[int, typer.Option(help="pretraining steps of the draft trained here")] = 400,
     lookahead: Annotated[str, typer.Option(help="comma-separated lookaheads (gamma) to measure")] = "2,4,6",
     prompts: Annotated[int, typer.Option(help="held-out prompts for speculative decoding")] = 6,
@@ -336,7 +337,8 @@ def main(
             figures["prefix"] = prefix_section(prefix_model, tokenizer,
                                                long_texts(texts, tokenizer, PREFIX_TOKENS)[0], reps * 3)
     if "speculative" in wanted:
-        target = target or train_run(work, shards, "target", TARGET, target_steps)
+        target = target or train_run(work, shards, f"target-{target_layers}", {**TARGET, "num_layers": target_layers},
+                                     target_steps)
         draft = draft or train_run(work, shards, "draft", DRAFT, draft_steps)
         pair = load_model(target, device=device), load_model(draft, device=device)
         chosen = [head(pair[0].tokenizer, t, SPEC_PROMPT) for t in long_texts(texts, pair[0].tokenizer, SPEC_PROMPT)]
