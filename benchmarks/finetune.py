@@ -12,7 +12,8 @@ What it does
     4. Measures domain and general bits per byte (what was learned, what was forgotten),
        trainable share, peak memory, step time and artifact size; tokens per byte before
        and after domain tokens; and behavioural SFT on the strict-format instructions
-       (format compliance on held-out instructions, the base's figure beside it).
+       of seed 0's training split and of `--sft-practice` fresh synthetic domains (format
+       compliance on seed 0's held-out instructions, the base's figure beside it).
     5. Memory at scale: at 1.3M parameters the ~600 MB of imported libraries hide what the
        optimizer costs, so full fine-tuning and LoRA are also run for a few steps on a larger
        preset (30m by default), each in its own process: trainable share, peak resident
