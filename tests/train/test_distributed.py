@@ -49,3 +49,21 @@ def test_two_process_run_matches_single_process(mode, single_process_run, shards
         torch.testing.assert_close(parallel[key], single[key], atol=2e-5, rtol=1e-4, msg=key)
     records = [yaml.safe_load(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "val_loss" in r] == [5, 10]  # one writer: rank 0
+
+
+@pytest.mark.parametrize("omp, expected", [("1", 1), ("", None)])
+def test_a_single_process_keeps_the_threads_it_was_given(monkeypatch, omp, expected):
+    import os
+
+    from adaptlab.train.distributed import init_distributed
+
+    for name in ("WORLD_SIZE", "LOCAL_WORLD_SIZE", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    if omp:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    before = torch.get_num_threads()
+    try:
+        init_distributed("cpu")
+        assert torch.get_num_threads() == (expected or max(1, os.cpu_count() or 1))
+    finally:
+        torch.set_num_threads(before)

@@ -34,7 +34,9 @@ def init_distributed(device: str = "auto") -> DistEnv:
     """Join torchrun's process group if launched by it, and set this process's threads.
 
     With 2 cores, two processes that each use both stall each other badly, so each
-    gets cores // local_world_size threads.
+    gets cores // local_world_size threads. A single process launched with
+    OMP_NUM_THREADS keeps that count: the user is sharing the cores on purpose. (Under
+    torchrun, which sets OMP_NUM_THREADS=1 for every rank, the split above applies.)
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -43,6 +45,8 @@ def init_distributed(device: str = "auto") -> DistEnv:
     dev = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(dev)
+    elif world == 1 and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
     else:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     if world > 1 and not dist.is_initialized():
