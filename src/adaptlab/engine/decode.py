@@ -21,7 +21,7 @@ from adaptlab.errors import UserError
 def require_decoder(model: PreTrainedModel) -> None:
     if model.config.is_encoder_decoder or not model.can_generate():
         raise UserError(f"{type(model).__name__} is not a decoder-only language model; "
-                        "cached and speculative decoding need one")
+                        "streaming, cached and speculative decoding need one")
 
 
 def forward(model: PreTrainedModel, tokens: list[int], cache: DynamicCache, *, keep: int = 0) -> torch.Tensor:

@@ -23,8 +23,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
+from adaptlab.engine.decode import require_decoder
 from adaptlab.engine.generate import GenerationSettings, prompt_tokens
-from adaptlab.errors import UserError
 
 AHEAD = 2  # tokens generation may run ahead of the reader
 _END = object()
@@ -77,8 +77,7 @@ class TokenStream:
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
                  settings: GenerationSettings):
-        if model.config.is_encoder_decoder or not model.can_generate():
-            raise UserError(f"{type(model).__name__} is not a causal language model; streaming needs a decoder")
+        require_decoder(model)
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings

@@ -100,21 +100,22 @@ class RagLM(LM):
         return [a.text for a in self._answer(requests)]
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
-        hits = self._retrieve([context for context, _ in requests])
-        prompts = [self.fit_prompt(h, context, len(self.reader.encode(continuation)))[0]
-                   for (context, continuation), h in zip(requests, hits)]
-        return self.reader.loglikelihood([(p, continuation) for p, (_, continuation) in zip(prompts, requests)])
+        fitted = self.fitted_prompts([context for context, _ in requests],
+                                     [len(self.reader.encode(continuation)) for _, continuation in requests])
+        return self.reader.loglikelihood([(p, continuation) for (p, _), (_, continuation) in zip(fitted, requests)])
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
         """A whole text asks no question, so it is scored by the reader alone."""
         return self.reader.loglikelihood_rolling(texts)
 
+    def fitted_prompts(self, questions: Sequence[str], reserved: Sequence[int]) -> list[tuple[str, list[Hit]]]:
+        """Each question's prompt over its retrieved passages (retrieval runs as one batch), fitted to
+        leave its `reserved` tokens free, and the passages kept."""
+        hits = self.searcher.search(list(questions), k=self.k, mode=self.mode)
+        return [self.fit_prompt(h, q, r) for q, h, r in zip(questions, hits, reserved)]
+
     def _answer(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[RagAnswer]:
-        hits = self._retrieve([question for question, _ in requests])
-        fitted = [self.fit_prompt(h, q, settings_from_gen_kwargs(kw).max_new_tokens)
-                  for (q, kw), h in zip(requests, hits)]
+        fitted = self.fitted_prompts([q for q, _ in requests],
+                                     [settings_from_gen_kwargs(kw).max_new_tokens for _, kw in requests])
         texts = self.reader.generate_until([(prompt, kw) for (prompt, _), (_, kw) in zip(fitted, requests)])
         return [RagAnswer(text, unique_docs(h.doc_id for h in used), used) for text, (_, used) in zip(texts, fitted)]
-
-    def _retrieve(self, questions: Sequence[str]) -> list[list[Hit]]:
-        return self.searcher.search(list(questions), k=self.k, mode=self.mode)

@@ -90,8 +90,7 @@ class RagModel:
         from adaptlab.engine.streaming import TokenStream
         from adaptlab.retrieval.rag import DEFAULT_GEN_KWARGS
 
-        hits = self.rag.searcher.search([prompt], k=self.rag.k, mode=self.rag.mode)[0]
-        fitted, _ = self.rag.fit_prompt(hits, prompt, settings.max_new_tokens)
+        [(fitted, _)] = self.rag.fitted_prompts([prompt], [settings.max_new_tokens])
         if not settings.stop:
             settings = settings.model_copy(update={"stop": DEFAULT_GEN_KWARGS["until"]})
         return TokenStream(self.reader.model, self.reader.tokenizer, self.reader.render(fitted), settings)
