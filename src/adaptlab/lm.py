@@ -144,8 +144,12 @@ class HFCausalLM(LM):
         return [sum(next(scores)[0] for _ in windows) for windows in per_text]
 
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """As `LM.generate_until`; a request's gen_kwargs may also hold `copy_from`, texts its output
+        must be a span of (`engine.copying`)."""
         results = []
         for context, gen_kwargs in requests:
             settings = settings_from_gen_kwargs(gen_kwargs)
-            results.append(generate(self.model, self.tokenizer, [self.render(context)], settings)[0].text)
+            sources = gen_kwargs.get("copy_from")
+            results.append(generate(self.model, self.tokenizer, [self.render(context)], settings,
+                                    None if sources is None else [sources])[0].text)
         return results

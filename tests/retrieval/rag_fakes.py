@@ -22,6 +22,7 @@ class CharReader(LM):
     def __init__(self, max_length: int):
         self.max_length = max_length
         self.prompts: list[str] = []
+        self.gen_kwargs: list[dict[str, Any]] = []
 
     def render(self, context: str) -> str:
         return context
@@ -31,6 +32,7 @@ class CharReader(LM):
 
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
         self.prompts += [p for p, _ in requests]
+        self.gen_kwargs += [kw for _, kw in requests]
         return [" 10 mg"] * len(requests)
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:

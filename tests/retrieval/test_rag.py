@@ -45,6 +45,15 @@ def test_a_chat_readers_template_counts_against_the_budget():
     assert used.passages == HITS[:1]  # the template's 24 characters crowd out two 20-character passages
 
 
+def test_an_extractive_rag_asks_for_a_span_of_the_passages_it_fitted():
+    question, gen = "What is Alpha?", {"until": ["\n"], "max_gen_toks": 5}
+    reader = CharReader(max_length=len(format_rag_prompt(HITS[:2], question)) + 5 + 1)
+    RagLM(reader, FixedSearcher(HITS), k=4, extractive=True).answer(question, gen)
+    assert reader.gen_kwargs == [{**gen, "copy_from": ["Alpha is 10 mg.", "Beta is 20 mg."]}]
+    RagLM(reader, FixedSearcher(HITS), k=4).answer(question, gen)
+    assert reader.gen_kwargs[-1] == gen
+
+
 def test_loglikelihood_conditions_on_the_retrieved_prompt():
     reader = CharReader(max_length=10_000)
     searcher = FixedSearcher(HITS)
@@ -63,6 +72,10 @@ def test_rag_over_a_real_index_and_a_real_decoder(real_index, small_domain, deco
     rag = RagLM(HFCausalLM.from_path(decoder_run), searcher, k=3)
     answer = rag.answer(question, {"until": ["\n"], "max_gen_toks": 4})
     assert isinstance(answer.text, str) and set(answer.citations) <= {p.doc_id for p in answer.passages}
+    extractive = RagLM(rag.reader, searcher, k=3, extractive=True).answer(question, {"until": ["\n"],
+                                                                                     "max_gen_toks": 8})
+    squash = "".join
+    assert squash(extractive.text.split()) in squash("\0".join(p.text for p in extractive.passages).split())
     (logprob, _), = rag.loglikelihood([(question, " Zikmina")])
     assert logprob < 0
     with pytest.raises(UserError, match="unknown search mode"):

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
+from adaptlab.engine.copying import CopyConstraint
 from adaptlab.errors import UserError
 
 
@@ -48,8 +49,9 @@ def _context_limit(model: PreTrainedModel) -> int | None:
 
 
 def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str],
-             settings: GenerationSettings) -> list[Generation]:
-    """Continuations of each prompt (the new text only, cut at the first stop string)."""
+             settings: GenerationSettings, copy_from: Sequence[Sequence[str]] | None = None) -> list[Generation]:
+    """Continuations of each prompt (the new text only, cut at the first stop string); with
+    `copy_from`, each one a span of its prompt's source texts (`engine.copying`)."""
     if not (model.config.is_encoder_decoder or model.can_generate()):
         raise UserError(f"{type(model).__name__} is an encoder-only model and cannot generate text; "
                         "use a decoder or encoder-decoder run")
@@ -66,6 +68,9 @@ def generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts
     sample = settings.temperature > 0
     kwargs = dict(do_sample=sample, temperature=settings.temperature, top_k=settings.top_k, top_p=settings.top_p) \
         if sample else dict(do_sample=False)
+    if copy_from is not None:
+        start = 1 if model.config.is_encoder_decoder else width  # a decoder's output follows its start token
+        kwargs["logits_processor"] = LogitsProcessorList([CopyConstraint(tokenizer, copy_from, start, settings.stop)])
     with torch.no_grad():
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
                              max_new_tokens=settings.max_new_tokens, use_cache=settings.use_cache,

@@ -68,9 +68,12 @@ class RagAnswer:
 
 
 class RagLM(LM):
-    """A reader LM behind a retriever."""
+    """A reader LM behind a retriever. An extractive one has the reader copy its answer from the
+    passages (`engine.copying`): exact copies of names a small reader would garble, but no answer
+    that is not written in them."""
 
-    def __init__(self, reader: Reader, searcher: Searcher, *, k: int = 5, mode: str = "hybrid"):
+    def __init__(self, reader: Reader, searcher: Searcher, *, k: int = 5, mode: str = "hybrid",
+                 extractive: bool = False):
         if k < 1:
             raise UserError(f"k={k}: RAG needs at least one passage to retrieve")
         if mode not in MODES:
@@ -79,6 +82,7 @@ class RagLM(LM):
         self.searcher = searcher
         self.k = k
         self.mode = mode
+        self.extractive = extractive
 
     def fit_prompt(self, passages: Sequence[Hit], question: str, reserved: int) -> tuple[str, list[Hit]]:
         """The prompt with as many of the best passages as leave `reserved` tokens free, and those passages."""
@@ -117,5 +121,10 @@ class RagLM(LM):
     def _answer(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[RagAnswer]:
         fitted = self.fitted_prompts([q for q, _ in requests],
                                      [settings_from_gen_kwargs(kw).max_new_tokens for _, kw in requests])
-        texts = self.reader.generate_until([(prompt, kw) for (prompt, _), (_, kw) in zip(fitted, requests)])
+        texts = self.reader.generate_until([(prompt, self._reading(kw, used))
+                                            for (prompt, used), (_, kw) in zip(fitted, requests)])
         return [RagAnswer(text, unique_docs(h.doc_id for h in used), used) for text, (_, used) in zip(texts, fitted)]
+
+    def _reading(self, gen_kwargs: dict[str, Any], passages: Sequence[Hit]) -> dict[str, Any]:
+        """An extractive RAG asks the reader for a span of the passages it was given."""
+        return {**gen_kwargs, "copy_from": [p.text for p in passages]} if self.extractive else gen_kwargs

@@ -1,0 +1,51 @@
+"""Copy-constrained decoding: every output is a span of its sources, stopping stays possible."""
+
+from __future__ import annotations
+
+import pytest
+
+from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.runs import load_model
+
+from engine_helpers import random_decoder
+
+SOURCE = "Zikmina Laboratories holds the development rights to Blolelquor, given at 462 mg every other day."
+
+
+def squash(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def loaded(decoder_run):
+    """The trained run's tokenizer before a random decoder, whose greedy choices wander over the vocabulary."""
+    run = load_model(decoder_run)
+    run.model = random_decoder(len(run.tokenizer))
+    return run
+
+
+PROMPTS = ["The compound", "Gene", "Who holds the rights?", "A dose of", "The", "Question: what?"]
+
+
+def test_every_output_is_a_span_of_its_source_and_free_decoding_is_not(loaded):
+    settings = GenerationSettings(max_new_tokens=12, temperature=0)
+    free = generate(loaded.model, loaded.tokenizer, PROMPTS, settings)
+    copied = generate(loaded.model, loaded.tokenizer, PROMPTS, settings, copy_from=[[SOURCE]] * len(PROMPTS))
+    assert all(squash(g.text) in squash(SOURCE) for g in copied)
+    assert any(squash(g.text) for g in copied)
+    assert not all(squash(g.text) in squash(SOURCE) for g in free)  # the constraint is what made them spans
+
+
+def test_each_row_copies_from_its_own_sources_and_sampling_obeys_too(loaded):
+    sources = [["alpha beta gamma delta"], ["one two three four five"]]
+    settings = GenerationSettings(max_new_tokens=10, temperature=1.0, seed=3)
+    for _ in range(3):
+        out = generate(loaded.model, loaded.tokenizer, ["The compound", "Gene"], settings, copy_from=sources)
+        for g, texts in zip(out, sources):
+            assert squash(g.text) in squash(texts[0])
+
+
+def test_a_stop_string_still_ends_the_output(loaded):
+    settings = GenerationSettings(max_new_tokens=40, temperature=0, stop=["."])
+    out = generate(loaded.model, loaded.tokenizer, PROMPTS, settings, copy_from=[[SOURCE]] * len(PROMPTS))
+    assert all("." not in g.text and squash(g.text) in squash(SOURCE) for g in out)
