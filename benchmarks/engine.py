@@ -6,7 +6,11 @@ What it does
     1. kv: greedy decoding of 256 new tokens after a 32-token prompt by the quickstart-size
        decoder (1m preset, freshly initialised with a 512-token context, or --model RUN),
        with the KV cache and without it (use_cache=False, every step re-reads the whole
-       sequence); tokens/s of each and their ratio.
+       sequence); tokens/s of each and their ratio. Then the same two compiled: the cache
+       static with a compiled forward (`engine.compiled.compile_decoding`, what the 5x target
+       needs on a CPU, where an eager step is mostly overhead) and the forward compiled with
+       dynamic shapes and no cache, so the cache's own share of the gain shows apart from
+       the compiler's. --no-compile skips them (compilation takes a minute or two).
     2. prefix: time to first token for a 512-token shared prefix (validation text) plus a
        short question, on a decoder with a 1024-token context: with no prefix cache, on
        a prefix-cache miss (runs everything, stores the blocks) and on a hit (another
@@ -36,6 +40,7 @@ Usage (from the repo root)
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import statistics
@@ -56,6 +61,7 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from adaptlab.corpus.builtin import write_general_corpus
 from adaptlab.corpus.documents import read_documents, split_path
+from adaptlab.engine.compiled import compile_decoding
 from adaptlab.engine.decode import decode_steps, forward
 from adaptlab.engine.generate import GenerationSettings, prompt_tokens
 from adaptlab.engine.prefix_cache import PrefixCachingGenerator
@@ -123,32 +129,54 @@ def alternate(contenders: dict[str, Callable[[], Any]], reps: int) -> dict[str, 
 
 
 # --- 1. KV cache --------------------------------------------------------------------
-def kv_section(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str, reps: int) -> dict[str, Any]:
+def kv_section(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str, reps: int,
+               compiled: bool) -> dict[str, Any]:
     ids = torch.tensor([[tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"][:KV_PROMPT]]],
                        device=model.device)
-    outputs: dict[bool, list[int]] = {}
+    outputs: dict[str, list[int]] = {}
 
-    def decode(use_cache: bool) -> None:
+    def decode(name: str, lm: PreTrainedModel, use_cache: bool) -> None:
         with torch.no_grad():  # min_new_tokens: an untrained model's EOS must not cut the run short
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=KV_NEW,
-                                 min_new_tokens=KV_NEW, do_sample=False, use_cache=use_cache,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        outputs[use_cache] = out[0, ids.size(1) :].tolist()
+            out = lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=KV_NEW,
+                              min_new_tokens=KV_NEW, do_sample=False, use_cache=use_cache,
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        outputs[name] = out[0, ids.size(1) :].tolist()
 
-    decode(True)  # warm-up
-    times = alternate({"cache": lambda: decode(True), "no cache": lambda: decode(False)}, reps)
-    fig = {"prompt_tokens": ids.size(1), "new_tokens": KV_NEW,
-           "tokens_per_second_cache": KV_NEW / times["cache"], "tokens_per_second_no_cache": KV_NEW / times["no cache"],
-           "speedup": times["no cache"] / times["cache"], "same_tokens": outputs[True] == outputs[False]}
+    contenders = {"cache": lambda: decode("cache", model, True), "no cache": lambda: decode("no cache", model, False)}
+    if compiled:
+        static = compile_decoding(copy.deepcopy(model))
+        recompute = copy.deepcopy(model)  # the same compiler without a cache: a forward per length, shapes dynamic
+        recompute.forward = torch.compile(recompute.forward, dynamic=True)
+        contenders |= {"compiled cache": lambda: decode("compiled cache", static, True),
+                       "compiled no cache": lambda: decode("compiled no cache", recompute, False)}
+    started = time.perf_counter()
+    for run in contenders.values():  # warm-up, and compilation
+        run()
+    warmup = time.perf_counter() - started
+    times = alternate(contenders, reps)
+    rate = {name: KV_NEW / t for name, t in times.items()}
+    fig = {"prompt_tokens": ids.size(1), "new_tokens": KV_NEW, "warmup_and_compile_seconds": warmup,
+           **{f"tokens_per_second_{name.replace(' ', '_')}": r for name, r in rate.items()},
+           "speedup": times["no cache"] / times["cache"],
+           "same_tokens": all(out == outputs["no cache"] for out in outputs.values())}
     console.print(f"1. KV cache: {KV_NEW} new tokens after a {fig['prompt_tokens']}-token prompt, greedy",
                   highlight=False)
     table = Table()
-    for col in ("", "tokens/s", "ratio"):
+    for col in ("", "tokens/s", "ratio to eager without cache"):
         table.add_column(col, justify="right")
-    table.add_row("with KV cache", f"{fig['tokens_per_second_cache']:,.1f}", f"{fig['speedup']:.2f}x")
-    table.add_row("without (use_cache=False)", f"{fig['tokens_per_second_no_cache']:,.1f}", "1.00x")
+    labels = {"cache": "with KV cache (eager, dynamic cache)", "no cache": "without (use_cache=False, eager)",
+              "compiled cache": "with KV cache, static + torch.compile (compile_decoding)",
+              "compiled no cache": "without, torch.compile (dynamic shapes)"}
+    for name, r in rate.items():
+        table.add_row(labels[name], f"{r:,.1f}", f"{r / rate['no cache']:.2f}x")
     console.print(table)
-    console.print(f"same greedy tokens with and without: {fig['same_tokens']}")
+    if compiled:
+        fig["speedup_compiled"] = times["no cache"] / times["compiled cache"]
+        fig["speedup_compiled_vs_compiled"] = times["compiled no cache"] / times["compiled cache"]
+        console.print(f"compiled KV cache against the compiled forward without one: "
+                      f"{fig['speedup_compiled_vs_compiled']:.2f}x; warm-up and compilation {warmup:.0f} s",
+                      highlight=False)
+    console.print(f"same greedy tokens in every variant: {fig['same_tokens']}")
     return fig
 
 
@@ -305,6 +333,7 @@ def main(
     lookahead: Annotated[str, typer.Option(help="comma-separated lookaheads (gamma) to measure")] = "2,4,6",
     prompts: Annotated[int, typer.Option(help="held-out prompts for speculative decoding")] = 6,
     reps: Annotated[int, typer.Option(help="repetitions of each timing")] = 3,
+    no_compile: Annotated[bool, typer.Option("--no-compile", help="kv: skip the compiled variants")] = False,
     workdir: Annotated[Path | None, typer.Option(help="where everything goes (default: a temp dir)")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON")] = None,
 ) -> None:
@@ -327,7 +356,8 @@ def main(
         if context(kv_model) < KV_PROMPT + 1 + KV_NEW:
             console.print(f"kv skipped: the model's context {context(kv_model)} is under {KV_PROMPT + 1 + KV_NEW}")
         else:
-            figures["kv"] = kv_section(kv_model, tokenizer, long_texts(texts, tokenizer, KV_PROMPT)[0], reps)
+            figures["kv"] = kv_section(kv_model, tokenizer, long_texts(texts, tokenizer, KV_PROMPT)[0], reps,
+                                       not no_compile)
     if "prefix" in wanted:
         tokenizer = loaded.tokenizer if loaded else load_tokenizer(tok_dir)
         prefix_model = loaded.model if loaded else fresh_decoder(tokenizer, size, 1024).to(device)
