@@ -101,10 +101,14 @@ class SpeculativeDecoder:
         self.tokenizer = tokenizer
         self.lookahead = lookahead
 
+    @property
+    def context_model(self) -> PreTrainedModel:
+        """Whichever of the two models has the shorter context: prompts are cut to fit it."""
+        return min(self.target, self.draft, key=_context)
+
     def stream(self, prompt: str, settings: GenerationSettings, stats: SpeculativeStats) -> Iterator[int]:
         """New tokens as rounds accept them, until EOS or max_new_tokens; `stats` counts as it goes."""
-        shorter = min(self.target, self.draft, key=_context)
-        seq = prompt_tokens(shorter, self.tokenizer, prompt, settings.max_new_tokens)
+        seq = prompt_tokens(self.context_model, self.tokenizer, prompt, settings.max_new_tokens)
         target_cache, draft_cache = DynamicCache(config=self.target.config), DynamicCache(config=self.draft.config)
         rng = rng_for(settings, next(self.target.parameters()).device)
         eos = self.tokenizer.eos_token_id

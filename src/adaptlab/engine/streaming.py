@@ -1,23 +1,28 @@
 """Token streaming for a Hugging Face causal model: text pieces as they are decoded.
 
-`transformers.generate` does the decoding (KV cache, sampling, and every wrapper it
-works through: peft models, adaptlab's bottleneck adapters) on a thread of its own.
-A streamer hands over each new token, at most `AHEAD` tokens before the reader takes
-them, so a slow reader slows generation instead of piling text up. Closing or
-cancelling the stream sets an event that a stopping criterion checks at every step:
-generation ends within a step and its thread is joined before `close` returns, which is
-what frees a server's slot when its client goes away.
+`TokenStream`: `transformers.generate` does the decoding (KV cache, sampling, and every
+wrapper it works through: peft models, adaptlab's bottleneck adapters) on a thread of its
+own. A streamer hands over each new token, at most `AHEAD` tokens before the reader takes
+them, so a slow reader slows generation instead of piling text up. Closing or cancelling
+the stream sets an event that a stopping criterion checks at every step: generation ends
+within a step and its thread is joined before `close` returns, which is what frees a
+server's slot when its client goes away.
 
-Text is emitted only once it is final: a piece that could still turn into a stop string,
-or that ends inside a multi-byte character, is held back until the next token settles it.
+`StepStream`: the same over a token iterator that decodes a step each time it is asked
+(the prefix cache's decode, speculative decoding's rounds), run on the reader's own
+thread; cancelling stops it before its next step.
+
+Both turn tokens into text with `text_pieces`: text is emitted only once it is final: a
+piece that could still turn into a stop string, or that ends inside a multi-byte
+character, is held back until the next token settles it.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
@@ -68,6 +73,44 @@ def held_back(text: str, stop: Sequence[str]) -> int:
     unfinished = len(text) - len(text.rstrip("\ufffd"))
     partial = max((n for s in stop for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
     return max(unfinished, partial)
+
+
+class Progress(Protocol):
+    """What a stream reports of its continuation as `text_pieces` goes."""
+
+    tokens: list[int]
+    completion_tokens: int
+    finish_reason: str | None
+
+
+def text_pieces(progress: Progress, tokens: Iterable[int], tokenizer: PreTrainedTokenizerBase,
+                settings: GenerationSettings, cancelled: threading.Event) -> Iterator[str]:
+    """The text of `tokens` (new tokens, EOS left out) in pieces as each becomes final, ending before
+    the first stop string; `progress` follows along. Its finish_reason: "stop" (EOS or a stop string),
+    "length" (max_new_tokens), or None when `cancelled` ended the tokens early."""
+    stop = [s for s in settings.stop if s]
+    sent = 0
+    for token in tokens:
+        progress.tokens.append(token)
+        progress.completion_tokens += 1
+        text = tokenizer.decode(progress.tokens, skip_special_tokens=True)
+        cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+        if cut >= 0:
+            progress.finish_reason = "stop"
+            if cut > sent:
+                yield text[sent:cut]
+            return
+        final = len(text) - held_back(text, stop)
+        if final > sent:
+            yield text[sent:final]
+            sent = final
+    if cancelled.is_set():
+        return
+    # Tokens end by themselves at EOS or after max_new_tokens.
+    progress.finish_reason = "length" if progress.completion_tokens >= settings.max_new_tokens else "stop"
+    text = tokenizer.decode(progress.tokens, skip_special_tokens=True)
+    if len(text) > sent:
+        yield text[sent:]
 
 
 class TokenStream:
@@ -126,42 +169,58 @@ class TokenStream:
         finally:
             self._tokens.put(_END)
 
+    def _handed_over(self) -> Iterator[int]:
+        """New tokens as generate hands them over, EOS left out; once cancelled, only drained."""
+        while (item := self._tokens.get()) is not _END:
+            self._handover.room.release()
+            if isinstance(item, BaseException):
+                raise item
+            if not self._cancel.is_set() and item != self.tokenizer.eos_token_id:
+                yield item
+
     def _iterate(self) -> Iterator[str]:
         self._thread = threading.Thread(target=self._generate, name="token-stream", daemon=True)
         self._thread.start()
-        tokens = self.tokens
-        sent = 0
-        stop = [s for s in self.settings.stop if s]
         try:
-            while (item := self._tokens.get()) is not _END:
-                self._handover.room.release()
-                if isinstance(item, BaseException):
-                    raise item
-                if self._cancel.is_set():
-                    continue  # drain what was handed over before the cancel
-                if item == self.tokenizer.eos_token_id:
-                    self.finish_reason = "stop"
-                    continue
-                tokens.append(item)
-                self.completion_tokens += 1
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
-                if cut >= 0:
-                    self.finish_reason = "stop"
-                    self._cancel.set()
-                    if cut > sent:
-                        yield text[sent:cut]
-                    return
-                final = len(text) - held_back(text, stop)
-                if final > sent:
-                    yield text[sent:final]
-                    sent = final
-            if not self._cancel.is_set():
-                if self.finish_reason is None:
-                    self.finish_reason = "length"
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                if len(text) > sent:
-                    yield text[sent:]
+            yield from text_pieces(self, self._handed_over(), self.tokenizer, self.settings, self._cancel)
         finally:
             self.cancel()
             self._thread.join()
+
+
+class StepStream:
+    """TokenStream's pieces, counts and finish reasons over `start()`'s tokens (new tokens, EOS left
+    out), which decode a step each time they are asked, on the reader's thread. `start` runs at the
+    first piece asked for, so a stream cancelled before then does no work at all."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, settings: GenerationSettings, prompt_tokens: int,
+                 start: Callable[[], Iterator[int]]):
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = 0
+        self.tokens: list[int] = []
+        self.finish_reason: str | None = None
+        self._start = start
+        self._cancel = threading.Event()
+        self._pieces = text_pieces(self, self._steps(), tokenizer, settings, self._cancel)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces
+
+    def cancel(self) -> None:
+        """Stop before the next step; safe from any thread. Iteration then ends."""
+        self._cancel.set()
+
+    def close(self) -> None:
+        """Stop, from the reading thread (a step in progress there has already returned)."""
+        self.cancel()
+        self._pieces.close()
+
+    def _steps(self) -> Iterator[int]:
+        if self._cancel.is_set():
+            return
+        for token in self._start():
+            yield token
+            if self._cancel.is_set():
+                return
