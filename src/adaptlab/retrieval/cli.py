@@ -19,6 +19,8 @@ from adaptlab.errors import UserError
 rag_app = typer.Typer(no_args_is_help=True, help="Retrieval: index a corpus, search it, score it on labelled queries.")
 out = Console(soft_wrap=True)
 ALL_MODES = "all"
+EXTRACTIVE_HELP = ("Copy the answer from the passages: the reader may only write a span of them "
+                   "(exact names, no garbled copies; no answer that is not written there).")
 SNIPPET_CHARS = 120
 
 
@@ -79,6 +81,7 @@ def evaluate(
     reader: Annotated[Optional[Path], typer.Option(help="A reader run: also RAG exact match (hybrid, k=5) on the "
                                                         "queries' `answer`s, beside the same model without retrieval.")]
     = None,
+    extractive: Annotated[bool, typer.Option("--extractive", help=EXTRACTIVE_HELP)] = False,
 ) -> None:
     """Recall@1/5/10, MRR and nDCG@10 of document retrieval on labelled queries (and RAG exact match)."""
     from adaptlab.retrieval.metrics import evaluate_retrieval, read_labeled_queries
@@ -104,9 +107,10 @@ def evaluate(
 
         records = read_qa(queries)
         model = HFCausalLM.from_path(reader)
-        with_rag = exact_match(RagLM(model, searcher), records)["exact_match"]
+        with_rag = exact_match(RagLM(model, searcher, extractive=extractive), records)["exact_match"]
         closed = exact_match(ClosedBookLM(model), records)["exact_match"]
-        out.print(f"exact match on {len(records)} questions: RAG {with_rag:.3f}, without retrieval {closed:.3f}",
+        how = "extractive RAG" if extractive else "RAG"
+        out.print(f"exact match on {len(records)} questions: {how} {with_rag:.3f}, without retrieval {closed:.3f}",
                   highlight=False)
 
 
@@ -117,13 +121,15 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     k: Annotated[int, typer.Option("--k", min=1, help="Passages to retrieve (those that fit are used).")] = 5,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    extractive: Annotated[bool, typer.Option("--extractive", help=EXTRACTIVE_HELP)] = False,
 ) -> None:
     """Answer a question from retrieved passages; print the answer and its citations."""
     from adaptlab.lm import HFCausalLM
     from adaptlab.retrieval.rag import RagLM
     from adaptlab.retrieval.search import open_searcher
 
-    answer = RagLM(HFCausalLM.from_path(run), open_searcher(index_dir), k=k, mode=mode).answer(question)
+    answer = RagLM(HFCausalLM.from_path(run), open_searcher(index_dir), k=k, mode=mode,
+                   extractive=extractive).answer(question)
     out.print(escape(answer.text.strip()), highlight=False)
     out.print(f"citations: {escape(', '.join(answer.citations) or '(none)')}", highlight=False)
 
