@@ -303,9 +303,17 @@ def serve(
     = 10_000,
     cache_sampled: Annotated[bool, typer.Option(help="Cache sampled answers too (a seeded one then "
                                                      "repeats).")] = False,
+    prefix_cache_mb: Annotated[int, typer.Option(
+        help="MB of KV per model for prompt prefixes requests share (system prompt, few-shot examples, RAG "
+             "passages): reused, not recomputed. 0: off.")] = 0,
+    draft: Annotated[Optional[Path], typer.Option(
+        help="A small run with the same tokenizer: speculative decoding for the base models (greedy answers "
+             "unchanged). With --prefix-cache-mb, base models are drafted and adapter runs and RAG readers "
+             "prefix-cached.", show_default=False)] = None,
 ) -> None:
     """An OpenAI-compatible HTTP server (/v1/models, /v1/completions, /v1/chat/completions, /v1/feedback)."""
     from adaptlab.config import validate
+    from adaptlab.serve.decoding import decoding_summary
     from adaptlab.serve.registry import load_models
     from adaptlab.serve.server import run_server
     from adaptlab.serve.settings import ServeSettings
@@ -320,7 +328,9 @@ def serve(
 
         cache = ResponseCache(response_cache, ttl_seconds=cache_ttl, max_entries=cache_max_entries,
                               cache_sampled=cache_sampled)
-    models = load_models(runs or [], rag or [])
+    models = load_models(runs or [], rag or [], prefix_cache_mb=prefix_cache_mb, draft=draft)
+    for line in decoding_summary(models, prefix_cache_mb, draft):
+        out.print(line, highlight=False)
     if cache is not None:
         from adaptlab.serve.cached import with_response_cache
 

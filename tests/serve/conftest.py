@@ -1,5 +1,6 @@
 """A freshly initialised tiny decoder saved as a model folder (with the session's tokenizer), a
-bottleneck-adapter run over it, and a fixture that serves models on a real uvicorn server."""
+smaller one to draft for it, a bottleneck-adapter run over it, and a fixture that serves models on a
+real uvicorn server."""
 
 from __future__ import annotations
 
@@ -19,20 +20,40 @@ def _one_thread():
         yield
 
 
-@pytest.fixture(scope="session")
-def model_dir(tokenizer_dir, tmp_path_factory) -> Path:
-    """A random 2-layer decoder with a 64-token context: greedy output is deterministic and rarely EOS."""
+def save_random_decoder(tokenizer: Any, out: Path, *, layers: int, seed: int) -> Path:
+    """A random decoder over `tokenizer` with a 64-token context, saved with it as a model folder."""
     from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
-    from adaptlab.tokenization.train import load_tokenizer
 
-    tokenizer = load_tokenizer(tokenizer_dir)
-    torch.manual_seed(0)
-    cfg = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, max_seq_len=64)
+    torch.manual_seed(seed)
+    cfg = ModelConfig(hidden_size=32, num_layers=layers, num_heads=2, max_seq_len=64)
     ids = SpecialIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
-    out = tmp_path_factory.mktemp("served") / "tiny"
     build_model(cfg, len(tokenizer), ids).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def model_dir(tokenizer_dir, tmp_path_factory) -> Path:
+    """A random 2-layer decoder with a 64-token context: greedy output is deterministic and rarely EOS."""
+    from adaptlab.tokenization.train import load_tokenizer
+
+    return save_random_decoder(load_tokenizer(tokenizer_dir), tmp_path_factory.mktemp("served") / "tiny",
+                               layers=2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def draft_dir(tokenizer_dir, model_dir) -> Path:
+    """A random 1-layer decoder with the same tokenizer: a draft for `model_dir` that it often overrules."""
+    from adaptlab.tokenization.train import load_tokenizer
+
+    return save_random_decoder(load_tokenizer(tokenizer_dir), model_dir.parent / "draft", layers=1, seed=1)
+
+
+@pytest.fixture(scope="session")
+def draft_lm(draft_dir):
+    from adaptlab.lm import HFCausalLM
+
+    return HFCausalLM.from_path(draft_dir)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""Token streaming (adaptlab.engine.streaming): the pieces add up to what `generate` gives, stop
-strings cut it, and closing a stream early stops generation and ends its thread."""
+"""Token streaming (adaptlab.engine.streaming) by each way a served model decodes (serve.decoding:
+generate on its own thread, prefix-cached or drafted step by step): the pieces add up to what
+`generate` gives, stop strings cut it, and closing a stream early stops generation (and ends its thread)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,25 @@ import pytest
 from adaptlab.engine.generate import GenerationSettings, cut_at_stop, generate
 from adaptlab.engine.streaming import AHEAD, TokenStream, held_back
 from adaptlab.errors import UserError
+from adaptlab.serve.decoding import Decodings, Draft, Generated, PrefixCached
 
 PROMPT = "Vorantide is"
 
 
-def test_pieces_add_up_to_generate(tiny_lm):
+@pytest.fixture(params=["generate", "prefix cache", "draft"])
+def decoding(request, tiny_lm):
+    if request.param == "generate":
+        return Generated(tiny_lm)
+    if request.param == "prefix cache":
+        return PrefixCached(tiny_lm, 2**20)
+    draft = request.getfixturevalue("draft_lm")
+    return Decodings(draft=Draft(request.getfixturevalue("draft_dir"), draft)).for_model("tiny", tiny_lm)
+
+
+def test_pieces_add_up_to_generate(tiny_lm, decoding):
     settings = GenerationSettings(max_new_tokens=20, temperature=0)
     whole = generate(tiny_lm.model, tiny_lm.tokenizer, [PROMPT], settings)[0]
-    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)
+    stream = decoding.stream(PROMPT, settings)
     pieces = list(stream)
     assert len(pieces) > 1 and "".join(pieces) == whole.text
     assert stream.prompt_tokens == 1 + len(tiny_lm.encode(PROMPT))
@@ -25,49 +37,56 @@ def test_pieces_add_up_to_generate(tiny_lm):
     assert stream.finish_reason == ("length" if len(whole.tokens) == 20 else "stop")  # "stop": it said EOS
 
 
-def test_a_stop_string_ends_the_stream_before_it(tiny_lm):
+def test_a_stop_string_ends_the_stream_before_it(tiny_lm, decoding):
     full = generate(tiny_lm.model, tiny_lm.tokenizer, [PROMPT], GenerationSettings(max_new_tokens=20,
                                                                                    temperature=0))[0].text
     stop = full[8:11]
     settings = GenerationSettings(max_new_tokens=20, temperature=0, stop=["never there", stop])
-    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)
+    stream = decoding.stream(PROMPT, settings)
     assert "".join(stream) == cut_at_stop(full, [stop])
     assert stream.finish_reason == "stop" and stream.completion_tokens < 20
 
 
-def test_closing_early_stops_generation(tiny_lm):
+def generating(stream) -> bool:
+    """Whether a TokenStream's thread still runs (a step-by-step stream runs on its reader's thread)."""
+    return isinstance(stream, TokenStream) and stream._thread.is_alive()
+
+
+def test_closing_early_stops_generation(decoding):
     settings = GenerationSettings(max_new_tokens=40, temperature=0)
-    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)
+    stream = decoding.stream(PROMPT, settings)
     next(iter(stream))
     stream.close()
-    assert not stream._thread.is_alive()
+    assert not generating(stream)
     assert stream.finish_reason is None
     assert stream.completion_tokens <= 1 + AHEAD  # generation ran at most a step or two ahead of the reader
 
 
-def test_cancel_from_another_thread_ends_iteration(tiny_lm):
-    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, GenerationSettings(max_new_tokens=40,
-                                                                                      temperature=0))
+def test_cancel_from_another_thread_ends_iteration(decoding):
+    stream = decoding.stream(PROMPT, GenerationSettings(max_new_tokens=40, temperature=0))
     pieces = iter(stream)
     next(pieces)
     canceller = threading.Thread(target=stream.cancel)
     canceller.start()
     canceller.join()
     rest = list(pieces)
-    assert len(rest) <= AHEAD and stream.finish_reason is None and not stream._thread.is_alive()
+    assert len(rest) <= AHEAD and stream.finish_reason is None and not generating(stream)
+    assert stream.completion_tokens <= 1 + AHEAD
 
 
-def test_sampling_with_a_seed_repeats(tiny_lm):
+def test_sampling_with_a_seed_repeats(decoding):
     settings = GenerationSettings(max_new_tokens=12, temperature=1.0, top_k=20, seed=7)
-    runs = ["".join(TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, settings)) for _ in range(2)]
+    runs = ["".join(decoding.stream(PROMPT, settings)) for _ in range(2)]
     assert runs[0] == runs[1]
 
 
-def test_prompts_keep_their_end_within_the_context(tiny_lm):
-    stream = TokenStream(tiny_lm.model, tiny_lm.tokenizer, "word " * 200, GenerationSettings(max_new_tokens=8))
+def test_prompts_keep_their_end_within_the_context(tiny_lm, decoding):
+    stream = decoding.stream("word " * 200, GenerationSettings(max_new_tokens=8))
     assert stream.prompt_tokens == tiny_lm.max_length - 8
+    "".join(stream)  # the whole context is used, and no more
+    assert stream.finish_reason is not None
     with pytest.raises(UserError, match="leaves no room for a prompt"):
-        TokenStream(tiny_lm.model, tiny_lm.tokenizer, PROMPT, GenerationSettings(max_new_tokens=tiny_lm.max_length))
+        decoding.stream(PROMPT, GenerationSettings(max_new_tokens=tiny_lm.max_length))
 
 
 def test_held_back_keeps_what_may_still_change():

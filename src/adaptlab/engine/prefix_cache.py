@@ -48,6 +48,8 @@ class PrefixCache:
         self.budget_bytes = budget_bytes
         self.block_size = block_size
         self.nbytes = 0
+        self.hits = 0  # lookups that reused at least one block
+        self.misses = 0
         self._blocks: OrderedDict[bytes, _Block] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -72,6 +74,10 @@ class PrefixCache:
                     break
                 hits.append(key)
             self._touch(hits)
+            if hits:
+                self.hits += 1
+            else:
+                self.misses += 1
             blocks = [self._blocks[key].kv for key in hits]
         if not blocks:
             return 0, DynamicCache(config=config)

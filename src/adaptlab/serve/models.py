@@ -6,6 +6,8 @@ text the model is given, how many tokens that is, and a stream of the answer.
   chat requests go through the tokenizer's chat template, whole conversation included.
 - `RagModel`: a `RagLM` over an `HFCausalLM` reader. The prompt, or the last user message
   of a chat, is the question; passages are retrieved and fitted on the worker thread.
+- Both stream token by token through a `serve.decoding.Decoding` (plain `generate` unless
+  --prefix-cache-mb or --draft say otherwise).
 - `LMModel`: any other `LM`, answered by one `generate_until` call, so its text arrives as
   a single piece and it cannot be stopped midway; it sees the last user message of a chat.
 """
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from adaptlab.engine.generate import GenerationSettings, cut_at_stop
 from adaptlab.lm import LM, HFCausalLM
+from adaptlab.serve.decoding import Decoding, Generated
 from adaptlab.serve.jobs import Stream
 
 if TYPE_CHECKING:
@@ -45,9 +48,10 @@ def last_user_message(messages: Messages) -> str:
 
 
 class HFModel:
-    def __init__(self, lm: HFCausalLM):
+    def __init__(self, lm: HFCausalLM, decoding: Decoding | None = None):
         self.lm = lm
-        self.context_length = lm.max_length
+        self.decoding = decoding or Generated(lm)
+        self.context_length = self.decoding.context_length
 
     def completion_prompt(self, prompt: str) -> str:
         return self.lm.render(prompt)
@@ -62,20 +66,20 @@ class HFModel:
         return 1 + len(self.lm.encode(prompt))  # generation puts EOS, the document separator, first
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Stream:
-        from adaptlab.engine.streaming import TokenStream
-
-        return TokenStream(self.lm.model, self.lm.tokenizer, prompt, settings)
+        return self.decoding.stream(prompt, settings)
 
 
 class RagModel:
     """Without stop strings from the client, answers end at the first newline, as `RagLM` answers."""
 
-    def __init__(self, rag: RagLM):
+    def __init__(self, rag: RagLM, decoding: Decoding | None = None):
+        """`decoding`: the reader's."""
         if not isinstance(rag.reader, HFCausalLM):
             raise TypeError("RagModel streams through an HFCausalLM reader")
         self.rag = rag
         self.reader = rag.reader
-        self.context_length = self.reader.max_length
+        self.decoding = decoding or Generated(self.reader)
+        self.context_length = self.decoding.context_length
 
     def completion_prompt(self, prompt: str) -> str:
         return prompt
@@ -87,13 +91,12 @@ class RagModel:
         return 1 + len(self.reader.encode(self.reader.render(prompt)))
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Stream:
-        from adaptlab.engine.streaming import TokenStream
         from adaptlab.retrieval.rag import DEFAULT_GEN_KWARGS
 
         [(fitted, _)] = self.rag.fitted_prompts([prompt], [settings.max_new_tokens])
         if not settings.stop:
             settings = settings.model_copy(update={"stop": DEFAULT_GEN_KWARGS["until"]})
-        return TokenStream(self.reader.model, self.reader.tokenizer, self.reader.render(fitted), settings)
+        return self.decoding.stream(self.reader.render(fitted), settings)
 
 
 class WholeText:

@@ -5,6 +5,7 @@
   its base, so each adapter is a model name of its own.
 - `--rag NAME=INDEX:READER`: retrieval-augmented generation over an index folder (from
   `adaptlab rag index`), read by READER: the name of a served model, or a run folder.
+- `--prefix-cache-mb N`, `--draft RUN`: how the models decode (`adaptlab.serve.decoding`).
 
 Every folder is checked before any model loads, so a typo fails in a second, not after
 minutes of loading.
@@ -17,9 +18,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from adaptlab.errors import UserError
 from adaptlab.serve.models import ServedModel
+
+if TYPE_CHECKING:
+    from adaptlab.serve.decoding import Draft
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 INDEX_MANIFEST = "manifest.json"  # adaptlab.retrieval.index.MANIFEST, without importing faiss to check a path
@@ -63,11 +68,14 @@ def parse_rag(spec: str) -> RagSpec:
     return RagSpec(_checked_name(name, spec), Path(index), reader)
 
 
-def load_models(runs: Sequence[str], rags: Sequence[str] = ()) -> dict[str, ServedModel]:
-    """Every named model, loaded; one line of error for the first bad name or folder."""
+def load_models(runs: Sequence[str], rags: Sequence[str] = (), *, prefix_cache_mb: int = 0,
+                draft: Path | None = None) -> dict[str, ServedModel]:
+    """Every named model, loaded, decoding as `prefix_cache_mb` (0: no prefix cache) and `draft` say;
+    one line of error for the first bad name, folder or flag."""
     from adaptlab.lm import HFCausalLM
     from adaptlab.runs import resolve_model_dir
-    from adaptlab.serve.models import as_served
+    from adaptlab.serve.decoding import Decodings
+    from adaptlab.serve.models import HFModel, RagModel
 
     run_specs = [parse_run(s) for s in runs]
     rag_specs = [parse_rag(s) for s in rags]
@@ -84,13 +92,29 @@ def load_models(runs: Sequence[str], rags: Sequence[str] = ()) -> dict[str, Serv
             raise UserError(f"--rag {rag.name}: no index at {rag.index}; build one with `adaptlab rag index`")
         if rag.reader not in {s.name for s in run_specs}:
             resolve_model_dir(Path(rag.reader))
+    if prefix_cache_mb < 0:
+        raise UserError(f"--prefix-cache-mb {prefix_cache_mb}: give megabytes of KV per model, or 0 for no cache")
+    if draft is not None:
+        resolve_model_dir(draft)
+    decodings = Decodings(prefix_cache_mb * 2**20, load_draft(draft) if draft is not None else None)
     lms = {spec.name: HFCausalLM.from_path(spec.path) for spec in run_specs}
-    served = {name: as_served(lm) for name, lm in lms.items()}
+    served: dict[str, ServedModel] = {name: HFModel(lm, decodings.for_model(name, lm)) for name, lm in lms.items()}
     if rag_specs:
         from adaptlab.retrieval.rag import RagLM
         from adaptlab.retrieval.search import open_searcher
 
         for rag in rag_specs:
             reader = lms.get(rag.reader) or HFCausalLM.from_path(Path(rag.reader))
-            served[rag.name] = as_served(RagLM(reader, open_searcher(rag.index)))
+            served[rag.name] = RagModel(RagLM(reader, open_searcher(rag.index)), decodings.for_reader(rag.name, reader))
     return served
+
+
+def load_draft(path: Path) -> Draft:
+    """The --draft model, which must be a decoder."""
+    from adaptlab.lm import HFCausalLM
+    from adaptlab.serve.decoding import Draft
+
+    try:
+        return Draft(path, HFCausalLM.from_path(path))
+    except UserError as exc:
+        raise UserError(f"--draft {path}: {exc}") from None
