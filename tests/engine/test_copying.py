@@ -49,3 +49,14 @@ def test_a_stop_string_still_ends_the_output(loaded):
     settings = GenerationSettings(max_new_tokens=40, temperature=0, stop=["."])
     out = generate(loaded.model, loaded.tokenizer, PROMPTS, settings, copy_from=[[SOURCE]] * len(PROMPTS))
     assert all("." not in g.text and squash(g.text) in squash(SOURCE) for g in out)
+
+
+def test_spans_start_and_end_at_word_boundaries():
+    from adaptlab.engine.copying import _Source
+
+    source = _Source(["Largusase is an enzyme.", "Given at 462 mg\n\nevery   day."])
+    assert source.continues("Largus") and source.continues("462 mg every day")  # blanks count as one space
+    assert not source.continues("argusase") and not source.continues("62 mg")  # no start mid-word
+    assert not source.continues("enzyme.Given")  # no span across two sources
+    assert source.ends("Largusase") and source.ends("462 mg") and source.ends("an enzyme.")
+    assert not source.ends("Largusa") and not source.ends("46") and not source.ends("")

@@ -1,53 +1,86 @@
-"""Copy-constrained decoding: the output must be a span of given source texts.
+"""Copy-constrained decoding: the output must be a span of whole words of given source texts.
 
 Why: a small reader that has learned *where* an answer lies in its passages still garbles
-invented names when it copies them token by token ("Zikpemex" for "Zikmina"). Keeping each
-step to the tokens that leave the output a substring of a source makes the copy exact —
-the extractive reader of open-domain QA, done at decode time — while the model still picks
-where the span starts and where it stops. Whitespace is ignored in the match, so a span
-counts whatever the token boundaries around it.
+invented names when it copies them token by token ("Zikpemex" for "Zikmina"), and stops
+mid-word. Keeping each step to the tokens that leave the output a span of a source, one
+that starts at a word's start and may only end at a word's end, makes the copy exact — the
+extractive reader of open-domain QA, done at decode time — while the model still picks
+where the span starts and where it stops. Runs of whitespace count as one space, and
+blanks before the span are ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
+_BLANKS = re.compile(r"\s+")
 
-def _squash(text: str) -> str:
-    return "".join(text.split())
+
+def _spaced(text: str) -> str:
+    return _BLANKS.sub(" ", text)
+
+
+class _Source:
+    """One row's source texts, joined so that no span crosses from one into the next."""
+
+    def __init__(self, texts: Sequence[str]):
+        self.text = "\0".join(_spaced(t) for t in texts)
+
+    def _word_at(self, i: int) -> bool:
+        return i == 0 or not self.text[i - 1].isalnum()
+
+    def _word_ends(self, i: int) -> bool:
+        return i == len(self.text) or not self.text[i].isalnum()
+
+    def occurrences(self, span: str) -> Iterator[int]:
+        """Where `span` (not empty) starts at a word's start."""
+        i = self.text.find(span)
+        while i >= 0:
+            if self._word_at(i):
+                yield i
+            i = self.text.find(span, i + 1)
+
+    def continues(self, span: str) -> bool:
+        return not span or any(True for _ in self.occurrences(span))
+
+    def ends(self, span: str) -> bool:
+        """Whether `span` is whole words of the source: stopping after it cuts no word."""
+        return bool(span) and any(self._word_ends(i + len(span)) for i in self.occurrences(span))
 
 
 class CopyConstraint(LogitsProcessor):
-    """Masks every token that would make a row's output leave its sources; stopping is always allowed.
+    """Masks every token that would take a row's output off its sources.
 
     `sources[row]` are the texts row `row` may copy from; `prompt_width` is where generation
-    starts in `input_ids` (prompts left-padded to one width); a token whose text holds one of
-    `stop`, and EOS, end the output.
+    starts in `input_ids` (prompts left-padded to one width). EOS and the tokens holding one
+    of `stop` end the output: allowed once it is whole words of a source, or when nothing
+    else is.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, sources: Sequence[Sequence[str]], prompt_width: int,
                  stop: Sequence[str]):
         self.tokenizer = tokenizer
         self.prompt_width = prompt_width
-        pieces = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-        ends = {i for i, p in enumerate(pieces) if any(s and s in p for s in stop)}
+        pieces = [_spaced(tokenizer.decode([i])) for i in range(len(tokenizer))]
+        ends = {i for i, p in enumerate(pieces) if any(s and s in tokenizer.decode([i]) for s in stop)}
         ends |= {t for t in (tokenizer.eos_token_id,) if t is not None}
         self.ends = torch.tensor(sorted(ends), dtype=torch.long)
-        self.sources = ["\0".join(_squash(s) for s in texts) for texts in sources]
-        # per row, the tokens that occur in its sources at all (blanks always do): the only ones worth
-        # testing at each step
-        squashed = [_squash(p) for p in pieces]
-        self.pieces = [[(i, p) for i, p in enumerate(squashed) if p in source] for source in self.sources]
+        self.sources = [_Source(texts) for texts in sources]
+        # per row, the tokens whose text occurs in its sources at all: the only ones worth testing at each step
+        self.pieces = [[(i, p) for i, p in enumerate(pieces) if i not in ends and p.strip() in s.text]
+                       for s in self.sources]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         allowed = torch.zeros_like(scores, dtype=torch.bool)
-        allowed[:, self.ends.to(scores.device)] = True
         for row, generated in enumerate(input_ids[:, self.prompt_width:].tolist()):
-            so_far = _squash(self.tokenizer.decode(generated, skip_special_tokens=True))
+            so_far = _spaced(self.tokenizer.decode(generated, skip_special_tokens=True)).lstrip()
             source = self.sources[row]
-            keep = [i for i, piece in self.pieces[row] if so_far + piece in source]
+            keep = [i for i, piece in self.pieces[row] if source.continues((so_far + piece).lstrip())]
             allowed[row, keep] = True
+            if not keep or source.ends(so_far.rstrip()):
+                allowed[row, self.ends.to(scores.device)] = True
         return scores.masked_fill(~allowed, float("-inf"))
