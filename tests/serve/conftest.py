@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from helpers import one_torch_thread
+from helpers import one_torch_thread, save_random_model
 from serve.harness import running
 
 @pytest.fixture(autouse=True)
@@ -20,25 +20,13 @@ def _one_thread():
         yield
 
 
-def save_random_decoder(tokenizer: Any, out: Path, *, layers: int, seed: int) -> Path:
-    """A random decoder over `tokenizer` with a 64-token context, saved with it as a model folder."""
-    from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
-
-    torch.manual_seed(seed)
-    cfg = ModelConfig(hidden_size=32, num_layers=layers, num_heads=2, max_seq_len=64)
-    ids = SpecialIds(pad=tokenizer.pad_token_id, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
-    build_model(cfg, len(tokenizer), ids).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="session")
 def model_dir(tokenizer_dir, tmp_path_factory) -> Path:
     """A random 2-layer decoder with a 64-token context: greedy output is deterministic and rarely EOS."""
     from adaptlab.tokenization.train import load_tokenizer
 
-    return save_random_decoder(load_tokenizer(tokenizer_dir), tmp_path_factory.mktemp("served") / "tiny",
-                               layers=2, seed=0)
+    return save_random_model(load_tokenizer(tokenizer_dir), tmp_path_factory.mktemp("served") / "tiny",
+                             layers=2, seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +34,7 @@ def draft_dir(tokenizer_dir, model_dir) -> Path:
     """A random 1-layer decoder with the same tokenizer: a draft for `model_dir` that it often overrules."""
     from adaptlab.tokenization.train import load_tokenizer
 
-    return save_random_decoder(load_tokenizer(tokenizer_dir), model_dir.parent / "draft", layers=1, seed=1)
+    return save_random_model(load_tokenizer(tokenizer_dir), model_dir.parent / "draft", layers=1, seed=1)
 
 
 @pytest.fixture(scope="session")
