@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
-from adaptlab.engine.generate import Generation, GenerationSettings, cut_at_stop, prompt_tokens
+from adaptlab.engine.generate import Generation, GenerationSettings, cut_at_stop
 from adaptlab.engine.sampling import choose
 from adaptlab.errors import UserError
 
