@@ -6,11 +6,10 @@ What it does
     1. kv: greedy decoding of 256 new tokens after a 32-token prompt by the quickstart-size
        decoder (1m preset, freshly initialised with a 512-token context, or --model RUN),
        with the KV cache and without it (use_cache=False, every step re-reads the whole
-       sequence); tokens/s of each and their ratio. Then the same two compiled: the cache
-       static with a compiled forward (`engine.compiled.compile_decoding`, what the 5x target
-       needs on a CPU, where an eager step is mostly overhead) and the forward compiled with
-       dynamic shapes and no cache, so the cache's own share of the gain shows apart from
-       the compiler's. --no-compile skips them (compilation takes a minute or two).
+       sequence); tokens/s of each and their ratio, for a batch of 1, 4 and 8 prompts
+       (--kv-batches). At batch 1 a cached step of so small a model is a fraction of a
+       millisecond of arithmetic behind milliseconds of framework overhead, which caps the
+       cache's gain; a batch gives each step arithmetic the cache saves.
     2. prefix: time to first token for a 512-token shared prefix (validation text) plus a
        short question, on a decoder with a 1024-token context: with no prefix cache, on
        a prefix-cache miss (runs everything, stores the blocks) and on a hit (another
@@ -40,7 +39,6 @@ Usage (from the repo root)
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import statistics
@@ -61,7 +59,6 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from adaptlab.corpus.builtin import write_general_corpus
 from adaptlab.corpus.documents import read_documents, split_path
-from adaptlab.engine.compiled import compile_decoding
 from adaptlab.engine.decode import decode_steps, forward
 from adaptlab.engine.generate import GenerationSettings, prompt_tokens
 from adaptlab.engine.prefix_cache import PrefixCachingGenerator
@@ -129,55 +126,37 @@ def alternate(contenders: dict[str, Callable[[], Any]], reps: int) -> dict[str, 
 
 
 # --- 1. KV cache --------------------------------------------------------------------
-def kv_section(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str, reps: int,
-               compiled: bool) -> dict[str, Any]:
-    ids = torch.tensor([[tokenizer.eos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"][:KV_PROMPT]]],
-                       device=model.device)
-    outputs: dict[str, list[int]] = {}
+def kv_section(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], reps: int,
+               batches: list[int]) -> dict[str, Any]:
+    """Tokens/s with and without the cache for each batch size; greedy outputs compared."""
+    prompts = [[tokenizer.eos_token_id, *tokenizer(t, add_special_tokens=False)["input_ids"][:KV_PROMPT]]
+               for t in texts[: max(batches)]]
 
-    def decode(name: str, lm: PreTrainedModel, use_cache: bool) -> None:
+    def decode(ids: torch.Tensor, use_cache: bool) -> list[list[int]]:
         with torch.no_grad():  # min_new_tokens: an untrained model's EOS must not cut the run short
-            out = lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=KV_NEW,
-                              min_new_tokens=KV_NEW, do_sample=False, use_cache=use_cache,
-                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        outputs[name] = out[0, ids.size(1) :].tolist()
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=KV_NEW,
+                                 min_new_tokens=KV_NEW, do_sample=False, use_cache=use_cache,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        return out[:, ids.size(1) :].tolist()
 
-    contenders = {"cache": lambda: decode("cache", model, True), "no cache": lambda: decode("no cache", model, False)}
-    if compiled:
-        static = compile_decoding(copy.deepcopy(model))
-        recompute = copy.deepcopy(model)  # the same compiler without a cache: a forward per length, shapes dynamic
-        recompute.forward = torch.compile(recompute.forward, dynamic=True)
-        contenders |= {"compiled cache": lambda: decode("compiled cache", static, True),
-                       "compiled no cache": lambda: decode("compiled no cache", recompute, False)}
-    started = time.perf_counter()
-    for run in contenders.values():  # warm-up, and compilation
-        run()
-    warmup = time.perf_counter() - started
-    times = alternate(contenders, reps)
-    rate = {name: KV_NEW / t for name, t in times.items()}
-    fig = {"prompt_tokens": ids.size(1), "new_tokens": KV_NEW, "warmup_and_compile_seconds": warmup,
-           **{f"tokens_per_second_{name.replace(' ', '_')}": r for name, r in rate.items()},
-           "speedup": times["no cache"] / times["cache"],
-           "same_tokens": all(out == outputs["no cache"] for out in outputs.values())}
-    console.print(f"1. KV cache: {KV_NEW} new tokens after a {fig['prompt_tokens']}-token prompt, greedy",
-                  highlight=False)
+    console.print(f"1. KV cache: {KV_NEW} new tokens after a {KV_PROMPT + 1}-token prompt, greedy; tokens/s counts "
+                  "every sequence of the batch", highlight=False)
     table = Table()
-    for col in ("", "tokens/s", "ratio to eager without cache"):
+    for col in ("batch", "with KV cache, tokens/s", "without (use_cache=False)", "ratio", "same tokens"):
         table.add_column(col, justify="right")
-    labels = {"cache": "with KV cache (eager, dynamic cache)", "no cache": "without (use_cache=False, eager)",
-              "compiled cache": "with KV cache, static + torch.compile (compile_decoding)",
-              "compiled no cache": "without, torch.compile (dynamic shapes)"}
-    for name, r in rate.items():
-        table.add_row(labels[name], f"{r:,.1f}", f"{r / rate['no cache']:.2f}x")
+    rows = []
+    for batch in batches:
+        ids = torch.tensor(prompts[:batch], device=model.device)
+        same = decode(ids, True) == decode(ids, False)  # also the warm-up
+        times = alternate({"cache": lambda: decode(ids, True), "no cache": lambda: decode(ids, False)}, reps)
+        row = {"batch": batch, "tokens_per_second_cache": batch * KV_NEW / times["cache"],
+               "tokens_per_second_no_cache": batch * KV_NEW / times["no cache"],
+               "speedup": times["no cache"] / times["cache"], "same_tokens": same}
+        table.add_row(str(batch), f"{row['tokens_per_second_cache']:,.1f}", f"{row['tokens_per_second_no_cache']:,.1f}",
+                      f"{row['speedup']:.2f}x", str(same))
+        rows.append(row)
     console.print(table)
-    if compiled:
-        fig["speedup_compiled"] = times["no cache"] / times["compiled cache"]
-        fig["speedup_compiled_vs_compiled"] = times["compiled no cache"] / times["compiled cache"]
-        console.print(f"compiled KV cache against the compiled forward without one: "
-                      f"{fig['speedup_compiled_vs_compiled']:.2f}x; warm-up and compilation {warmup:.0f} s",
-                      highlight=False)
-    console.print(f"same greedy tokens in every variant: {fig['same_tokens']}")
-    return fig
+    return {"prompt_tokens": KV_PROMPT + 1, "new_tokens": KV_NEW, "by_batch": rows}
 
 
 # --- 2. prefix cache ----------------------------------------------------------------
@@ -333,7 +312,7 @@ def main(
     lookahead: Annotated[str, typer.Option(help="comma-separated lookaheads (gamma) to measure")] = "2,4,6",
     prompts: Annotated[int, typer.Option(help="held-out prompts for speculative decoding")] = 6,
     reps: Annotated[int, typer.Option(help="repetitions of each timing")] = 3,
-    no_compile: Annotated[bool, typer.Option("--no-compile", help="kv: skip the compiled variants")] = False,
+    kv_batches: Annotated[str, typer.Option(help="kv: comma-separated batch sizes")] = "1,4,8",
     workdir: Annotated[Path | None, typer.Option(help="where everything goes (default: a temp dir)")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON")] = None,
 ) -> None:
@@ -356,8 +335,8 @@ def main(
         if context(kv_model) < KV_PROMPT + 1 + KV_NEW:
             console.print(f"kv skipped: the model's context {context(kv_model)} is under {KV_PROMPT + 1 + KV_NEW}")
         else:
-            figures["kv"] = kv_section(kv_model, tokenizer, long_texts(texts, tokenizer, KV_PROMPT)[0], reps,
-                                       not no_compile)
+            figures["kv"] = kv_section(kv_model, tokenizer, long_texts(texts, tokenizer, KV_PROMPT), reps,
+                                       [int(b) for b in kv_batches.split(",")])
     if "prefix" in wanted:
         tokenizer = loaded.tokenizer if loaded else load_tokenizer(tok_dir)
         prefix_model = loaded.model if loaded else fresh_decoder(tokenizer, size, 1024).to(device)

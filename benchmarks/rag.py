@@ -20,8 +20,9 @@ What it does
        512-token context) fine-tuned as a reader (`adaptlab rag reader-data`, then SFT) on
        seed 0's qa_train and on every QA pair of `--reader-practice` fresh synthetic domains,
        each over its own index (reading practice: see adaptlab.retrieval.reader); exact
-       match and citation accuracy on qa_eval through RagLM (hybrid, k=5), beside the same
-       reader without retrieval. The defaults are sized for a GPU (minutes there, hours on
+       match and citation accuracy on qa_eval through RagLM (hybrid, k=5), free and
+       extractive (the answer copy-constrained to a span of the passages: engine.copying),
+       beside the same reader without retrieval. The defaults are sized for a GPU (minutes there, hours on
        2 CPU cores); `--reader-size 1m --reader-steps 600 --reader-practice 2` is a CPU smoke run.
 
 Usage (from the repo root)
@@ -189,19 +190,20 @@ def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int
              "--out", str(work / "reader"))
     model = HFCausalLM.from_path(work / "reader")
     questions = read_qa(work / "synth" / "qa_eval.jsonl", ("question", "answer", "doc_id"))
-    rag = RagLM(model, searcher)
-    answers = rag.answers([q["question"] for q in questions], GEN_KWARGS)
     match = doc_id_matcher(searcher.index.hashes)
-    em = sum(same_answer(a.text, q["answer"]) for a, q in zip(answers, questions))
-    cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
-    closed = exact_match(ClosedBookLM(model), questions)["exact_match"]
     n = len(questions)
     console.print(f"reader: {len(examples)} training examples ({practice} practice domains), {steps} SFT steps of "
-                  f"{batch_size}; on {n} held-out questions: "
-                  f"RAG exact match {em / n:.3f} (gold document cited {cited / n:.3f}), "
-                  f"same reader without retrieval {closed:.3f}")
-    for q, a in list(zip(questions, answers))[:3]:
-        console.print(f"  {q['question']} -> {a.text.strip()!r} (reference {q['answer']!r}; cites {a.citations})")
+                  f"{batch_size}; on {n} held-out questions:")
+    for extractive in (False, True):
+        answers = RagLM(model, searcher, extractive=extractive).answers([q["question"] for q in questions], GEN_KWARGS)
+        em = sum(same_answer(a.text, q["answer"]) for a, q in zip(answers, questions))
+        cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
+        console.print(f"  {'extractive RAG (copy-constrained)' if extractive else 'RAG (free generation)'}: exact "
+                      f"match {em / n:.3f} (gold document cited {cited / n:.3f})")
+        for q, a in list(zip(questions, answers))[:3]:
+            console.print(f"    {q['question']} -> {a.text.strip()!r} (reference {q['answer']!r})")
+    closed = exact_match(ClosedBookLM(model), questions)["exact_match"]
+    console.print(f"  same reader without retrieval: exact match {closed:.3f}")
 
 
 def main(
