@@ -65,9 +65,10 @@ class CopyConstraint(LogitsProcessor):
                  stop: Sequence[str]):
         self.tokenizer = tokenizer
         self.prompt_width = prompt_width
-        pieces = [_spaced(tokenizer.decode([i])) for i in range(len(tokenizer))]
-        ends = {i for i, p in enumerate(pieces) if any(s and s in tokenizer.decode([i]) for s in stop)}
+        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        ends = {i for i, text in enumerate(texts) if any(s and s in text for s in stop)}
         ends |= {t for t in (tokenizer.eos_token_id,) if t is not None}
+        pieces = [_spaced(text) for text in texts]
         self.ends = torch.tensor(sorted(ends), dtype=torch.long)
         self.sources = [_Source(texts) for texts in sources]
         # per row, the tokens whose text occurs in its sources at all: the only ones worth testing at each step
