@@ -85,7 +85,7 @@ def test_reader_recipe_ask_and_exact_match(tmp_path, shards_dir, small_domain, r
               str(reader))
     assert "exact match on" in out and "RAG" in out and "without retrieval" in out
     out = _ok("eval", str(real_index), str(small_domain / "qa_eval.jsonl"), "--mode", "bm25", "--reader",
-              str(reader), "--extractive")
+              str(reader), "--extractive", "--k", "1")
     assert "extractive RAG" in out
     out = _ok("ask", str(real_index), str(reader), "Who holds the development rights to Blolelquor?", "--extractive")
     assert out.strip().splitlines()[-1] == citations

@@ -78,9 +78,11 @@ def evaluate(
     index_dir: Annotated[Path, typer.Argument(help="An index folder (from `adaptlab rag index`).")],
     queries: Annotated[Path, typer.Argument(help="JSONL with `question` and `doc_id` (e.g. qa_eval.jsonl).")],
     mode: Annotated[str, typer.Option(help="bm25, dense, hybrid or all.")] = ALL_MODES,
-    reader: Annotated[Optional[Path], typer.Option(help="A reader run: also RAG exact match (hybrid, k=5) on the "
+    reader: Annotated[Optional[Path], typer.Option(help="A reader run: also RAG exact match (hybrid, --k) on the "
                                                         "queries' `answer`s, beside the same model without retrieval.")]
     = None,
+    k: Annotated[int, typer.Option("--k", min=1, help="Passages the reader is given (as many as fit): keep its "
+                                                       "training data's.")] = 5,
     extractive: Annotated[bool, typer.Option("--extractive", help=EXTRACTIVE_HELP)] = False,
 ) -> None:
     """Recall@1/5/10, MRR and nDCG@10 of document retrieval on labelled queries (and RAG exact match)."""
@@ -107,7 +109,7 @@ def evaluate(
 
         records = read_qa(queries)
         model = HFCausalLM.from_path(reader)
-        with_rag = exact_match(RagLM(model, searcher, extractive=extractive), records)["exact_match"]
+        with_rag = exact_match(RagLM(model, searcher, k=k, extractive=extractive), records)["exact_match"]
         closed = exact_match(ClosedBookLM(model), records)["exact_match"]
         how = "extractive RAG" if extractive else "RAG"
         out.print(f"exact match on {len(records)} questions: {how} {with_rag:.3f}, without retrieval {closed:.3f}",
