@@ -20,7 +20,7 @@ What it does
        512-token context) fine-tuned as a reader (`adaptlab rag reader-data`, then SFT) on
        seed 0's qa_train and on every QA pair of `--reader-practice` fresh synthetic domains,
        each over its own index (reading practice: see adaptlab.retrieval.reader); exact
-       match and citation accuracy on qa_eval through RagLM (hybrid, k=5), free and
+       match and citation accuracy on qa_eval through RagLM (hybrid, --reader-k 5), free and
        extractive (the answer copy-constrained to a span of the passages: engine.copying),
        beside the same reader without retrieval. The defaults are sized for a GPU (minutes there, hours on
        2 CPU cores); `--reader-size 1m --reader-steps 600 --reader-practice 2` is a CPU smoke run.
@@ -173,17 +173,17 @@ def scale(workdir: Path, sizes: list[int], tiled: set[int], chunking: ChunkSetti
 # --- RAG exact match with a reader model --------------------------------------------------------
 
 
-def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int, practice: int) -> None:
+def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int, practice: int, k: int) -> None:
     """Train a reader on qa_train (and `practice` fresh domains) with retrieved passages; exact
     match on qa_eval with and without RAG."""
     from finetune import SFT_FLAGS, adaptlab, build_base
 
     base = base or build_base(work / "reader-base", 1500, 512, size, batch_size=16, lr="1e-3")
     searcher = open_searcher(work / "quality", default_embedder())
-    rag = RagLM(future_reader(base), searcher)
+    rag = RagLM(future_reader(base), searcher, k=k)
     train = read_qa(work / "synth" / "qa_train.jsonl", ("question", "answer", "doc_id"))
     examples = reader_examples(rag, train, doc_id_matcher(searcher.index.hashes))
-    examples += practice_examples(rag.reader, practice, work, searcher.embedder, searcher.index.info.chunking)
+    examples += practice_examples(rag.reader, practice, work, searcher.embedder, searcher.index.info.chunking, k=k)
     write_jsonl(work / "reader.jsonl", examples)
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "reader.jsonl"), "--steps", str(steps),
              "--eval-every", str(steps), *SFT_FLAGS, "--batch-size", str(batch_size), "--lr", "1e-3",
@@ -195,7 +195,8 @@ def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int
     console.print(f"reader: {len(examples)} training examples ({practice} practice domains), {steps} SFT steps of "
                   f"{batch_size}; on {n} held-out questions:")
     for extractive in (False, True):
-        answers = RagLM(model, searcher, extractive=extractive).answers([q["question"] for q in questions], GEN_KWARGS)
+        rag = RagLM(model, searcher, k=k, extractive=extractive)
+        answers = rag.answers([q["question"] for q in questions], GEN_KWARGS)
         em = sum(same_answer(a.text, q["answer"]) for a, q in zip(answers, questions))
         cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
         console.print(f"  {'extractive RAG (copy-constrained)' if extractive else 'RAG (free generation)'}: exact "
@@ -219,6 +220,7 @@ def main(
     reader_steps: Annotated[int, typer.Option(help="SFT steps of the reader.")] = 2500,
     reader_batch_size: Annotated[int, typer.Option(help="Reader SFT sequences per step.")] = 32,
     reader_practice: Annotated[int, typer.Option(help="Fresh synthetic domains of reading practice.")] = 16,
+    reader_k: Annotated[int, typer.Option(help="Passages retrieved for the reader (as many as fit).")] = 5,
     skip_reader: Annotated[bool, typer.Option("--skip-reader")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Where corpora and indexes go (default: a temp dir).")] = None,
 ) -> None:
@@ -228,7 +230,7 @@ def main(
         if not skip_quality:
             quality(work, chunking)
             if not skip_reader:
-                reader(work, reader_base, reader_size, reader_steps, reader_batch_size, reader_practice)
+                reader(work, reader_base, reader_size, reader_steps, reader_batch_size, reader_practice, reader_k)
         real = [int(s) for s in sizes.split(",") if s]
         tiled = {int(s) for s in tiled_sizes.split(",") if s}
         if real or tiled:
