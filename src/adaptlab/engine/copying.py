@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 import torch
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
@@ -22,6 +23,12 @@ _BLANKS = re.compile(r"\s+")
 
 def _spaced(text: str) -> str:
     return _BLANKS.sub(" ", text)
+
+
+@lru_cache(maxsize=4)
+def _vocabulary(tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
+    """Each token's text, decoded once per tokenizer rather than once per request."""
+    return tuple(tokenizer.batch_decode([[i] for i in range(len(tokenizer))]))
 
 
 class _Source:
@@ -45,7 +52,7 @@ class _Source:
             i = self.text.find(span, i + 1)
 
     def continues(self, span: str) -> bool:
-        return not span or any(True for _ in self.occurrences(span))
+        return not span or next(self.occurrences(span), None) is not None
 
     def ends(self, span: str) -> bool:
         """Whether `span` is whole words of the source: stopping after it cuts no word."""
@@ -65,7 +72,7 @@ class CopyConstraint(LogitsProcessor):
                  stop: Sequence[str]):
         self.tokenizer = tokenizer
         self.prompt_width = prompt_width
-        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        texts = _vocabulary(tokenizer)
         ends = {i for i, text in enumerate(texts) if any(s and s in text for s in stop)}
         ends |= {t for t in (tokenizer.eos_token_id,) if t is not None}
         pieces = [_spaced(text) for text in texts]
