@@ -112,6 +112,12 @@ def _split(text: str, pattern: re.Pattern[str], start: int, end: int) -> Iterato
             start = m.end()
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of each paragraph of `text`, in order, stripped."""
+    return [text[a:b] for ps, pe in _split(text, _PARAGRAPH_BREAK, 0, len(text))
+            for a, b in _split(text, _SENTENCE_END, ps, pe)]
+
+
 def _units(text: str, tokens: _Tokens, limit: int) -> list[_Unit]:
     """Sentences of each paragraph, a sentence over `limit` tokens hard-cut into `limit`-token pieces."""
     units = []

@@ -21,6 +21,8 @@ out = Console(soft_wrap=True)
 ALL_MODES = "all"
 EXTRACTIVE_HELP = ("Copy the answer from the passages: the reader may only write a span of them "
                    "(exact names, no garbled copies; no answer that is not written there).")
+SENTENCES_HELP = ("Show the reader only this many retrieved sentences, those closest to the question "
+                  "(default: whole passages); keep its training data's.")
 SNIPPET_CHARS = 120
 
 
@@ -84,6 +86,7 @@ def evaluate(
     k: Annotated[int, typer.Option("--k", min=1, help="Passages the reader is given (as many as fit): keep its "
                                                        "training data's.")] = 5,
     extractive: Annotated[bool, typer.Option("--extractive", help=EXTRACTIVE_HELP)] = False,
+    sentences: Annotated[Optional[int], typer.Option(min=1, help=SENTENCES_HELP)] = None,
 ) -> None:
     """Recall@1/5/10, MRR and nDCG@10 of document retrieval on labelled queries (and RAG exact match)."""
     from adaptlab.retrieval.metrics import evaluate_retrieval, read_labeled_queries
@@ -109,7 +112,8 @@ def evaluate(
 
         records = read_qa(queries)
         model = HFCausalLM.from_path(reader)
-        with_rag = exact_match(RagLM(model, searcher, k=k, extractive=extractive), records)["exact_match"]
+        rag = RagLM(model, searcher, k=k, extractive=extractive, sentences=sentences)
+        with_rag = exact_match(rag, records)["exact_match"]
         closed = exact_match(ClosedBookLM(model), records)["exact_match"]
         how = "extractive RAG" if extractive else "RAG"
         out.print(f"exact match on {len(records)} questions: {how} {with_rag:.3f}, without retrieval {closed:.3f}",
@@ -124,6 +128,7 @@ def ask(
     k: Annotated[int, typer.Option("--k", min=1, help="Passages to retrieve (those that fit are used).")] = 5,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
     extractive: Annotated[bool, typer.Option("--extractive", help=EXTRACTIVE_HELP)] = False,
+    sentences: Annotated[Optional[int], typer.Option(min=1, help=SENTENCES_HELP)] = None,
 ) -> None:
     """Answer a question from retrieved passages; print the answer and its citations."""
     from adaptlab.lm import HFCausalLM
@@ -131,7 +136,7 @@ def ask(
     from adaptlab.retrieval.search import open_searcher
 
     answer = RagLM(HFCausalLM.from_path(run), open_searcher(index_dir), k=k, mode=mode,
-                   extractive=extractive).answer(question)
+                   extractive=extractive, sentences=sentences).answer(question)
     out.print(escape(answer.text.strip()), highlight=False)
     out.print(f"citations: {escape(', '.join(answer.citations) or '(none)')}", highlight=False)
 
@@ -151,6 +156,7 @@ def reader_data(
     practice_domains: Annotated[int, typer.Option(min=0, help="Fresh synthetic domains whose QA pairs are added, "
                                                               "each over its own index: reading practice with names "
                                                               "no answer can be recalled for.")] = 0,
+    sentences: Annotated[Optional[int], typer.Option(min=1, help=SENTENCES_HELP)] = None,
 ) -> None:
     """Supervised data that teaches a base to answer from passages; train it with
     `adaptlab finetune --base BASE --sft OUT`."""
@@ -164,11 +170,11 @@ def reader_data(
 
     records = read_qa(qa, ("question", "answer", "doc_id"))
     searcher = open_searcher(index_dir)
-    rag = RagLM(future_reader(base), searcher, k=k, mode=mode)
+    rag = RagLM(future_reader(base), searcher, k=k, mode=mode, sentences=sentences)
     examples = reader_examples(rag, records, doc_id_matcher(searcher.index.hashes), counterfactuals=counterfactuals)
     if practice_domains:
         with tempfile.TemporaryDirectory(prefix="adaptlab-practice-") as work:
             examples += practice_examples(rag.reader, practice_domains, Path(work), searcher.embedder,
-                                          searcher.index.info.chunking, k=k, mode=mode)
+                                          searcher.index.info.chunking, k=k, mode=mode, sentences=sentences)
     write_jsonl(out_file, examples)
     out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)

@@ -3,8 +3,10 @@
 Each request's context is taken as the question: it is the retrieval query and the
 last line of the prompt. Passages are kept best first while the prompt, the tokens to
 generate (or the continuation to score) and the reader's start token fit its context;
-the lowest-ranked go first. `format_rag_prompt` is the one prompt format, public so
-that supervised data for a reader model is rendered exactly as RagLM asks.
+the lowest-ranked go first. With `sentences=N` the passages are first cut to their N
+sentences closest to the question (`retrieval.compress`). `format_rag_prompt` is the one
+prompt format, public so that supervised data for a reader model is rendered exactly as
+RagLM asks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jinja2
 
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, settings_from_gen_kwargs
+from adaptlab.retrieval.compress import compress
 from adaptlab.retrieval.metrics import unique_docs
 from adaptlab.retrieval.search import MODES, Hit, Searcher
 
@@ -64,18 +67,21 @@ class RagAnswer:
 
     text: str
     citations: list[str]
-    passages: list[Hit]
+    passages: list[Passage]
 
 
 class RagLM(LM):
     """A reader LM behind a retriever. An extractive one has the reader copy its answer from the
     passages (`engine.copying`): exact copies of names a small reader would garble, but no answer
-    that is not written in them."""
+    that is not written in them. One with `sentences=N` shows the reader only the N retrieved
+    sentences closest to the question."""
 
     def __init__(self, reader: Reader, searcher: Searcher, *, k: int = 5, mode: str = "hybrid",
-                 extractive: bool = False):
+                 extractive: bool = False, sentences: int | None = None):
         if k < 1:
             raise UserError(f"k={k}: RAG needs at least one passage to retrieve")
+        if sentences is not None and sentences < 1:
+            raise UserError(f"sentences={sentences}: keep at least one sentence (or leave it unset: whole passages)")
         if mode not in MODES:
             raise UserError(f"unknown search mode {mode!r}; accepted: {', '.join(MODES)}")
         self.reader = reader
@@ -83,8 +89,16 @@ class RagLM(LM):
         self.k = k
         self.mode = mode
         self.extractive = extractive
+        self.sentences = sentences
 
-    def fit_prompt(self, passages: Sequence[Hit], question: str, reserved: int) -> tuple[str, list[Hit]]:
+    def narrowed(self, questions: Sequence[str], passages: Sequence[Sequence[Hit]],
+                 required: Sequence[str] | None = None) -> Sequence[Sequence[Passage]]:
+        """The passages as the reader sees them: whole, or cut to their `sentences` closest to the question."""
+        if self.sentences is None:
+            return passages
+        return compress(questions, passages, self.searcher.embedder, self.sentences, required=required)
+
+    def fit_prompt(self, passages: Sequence[Passage], question: str, reserved: int) -> tuple[str, list[Passage]]:
         """The prompt with as many of the best passages as leave `reserved` tokens free, and those passages."""
         room = self.reader.max_length - reserved - 1  # the reader puts a start token before the prompt
         for n in range(len(passages), 0, -1):
@@ -112,10 +126,10 @@ class RagLM(LM):
         """A whole text asks no question, so it is scored by the reader alone."""
         return self.reader.loglikelihood_rolling(texts)
 
-    def fitted_prompts(self, questions: Sequence[str], reserved: Sequence[int]) -> list[tuple[str, list[Hit]]]:
+    def fitted_prompts(self, questions: Sequence[str], reserved: Sequence[int]) -> list[tuple[str, list[Passage]]]:
         """Each question's prompt over its retrieved passages (retrieval runs as one batch), fitted to
         leave its `reserved` tokens free, and the passages kept."""
-        hits = self.searcher.search(list(questions), k=self.k, mode=self.mode)
+        hits = self.narrowed(questions, self.searcher.search(list(questions), k=self.k, mode=self.mode))
         return [self.fit_prompt(h, q, r) for q, h, r in zip(questions, hits, reserved)]
 
     def _answer(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[RagAnswer]:
@@ -125,6 +139,6 @@ class RagLM(LM):
                                             for (prompt, used), (_, kw) in zip(fitted, requests)])
         return [RagAnswer(text, unique_docs(h.doc_id for h in used), used) for text, (_, used) in zip(texts, fitted)]
 
-    def _reading(self, gen_kwargs: dict[str, Any], passages: Sequence[Hit]) -> dict[str, Any]:
+    def _reading(self, gen_kwargs: dict[str, Any], passages: Sequence[Passage]) -> dict[str, Any]:
         """An extractive RAG asks the reader for a span of the passages it was given."""
         return {**gen_kwargs, "copy_from": [p.text for p in passages]} if self.extractive else gen_kwargs

@@ -5,7 +5,8 @@ The supervised examples are rendered exactly as `RagLM` asks at inference: the q
 retrieved passages, fitted to the reader's context, in `format_rag_prompt`. Retrieval can
 miss; a reader that only ever saw its answer in the passages learns to copy, so when no
 fitted passage holds the answer the lowest-ranked one is swapped for the gold document's
-chunk that does. The QA pairs come from a training split that evaluation never asks.
+chunk that does (and a RAG that keeps only some sentences keeps the one holding the
+answer). The QA pairs come from a training split that evaluation never asks.
 
 A reader trained on one domain's facts answers them from memory without learning to
 read: it sees the same few hundred passages over and over. Two remedies:
@@ -94,12 +95,14 @@ def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: 
     for answer in sorted({r["answer"] for r in records}):
         by_shape.setdefault(answer_shape(answer), []).append(answer)
     questions = [r["question"] for r in records]
-    examples = []
+    with_gold = []
     for record, hits in zip(records, rag.searcher.search(questions, k=rag.k, mode=rag.mode)):
         gold_doc = resolve_doc(record["doc_id"])
         if gold_doc is None:
             raise UserError(f"{record.get('id', record['question'])!r}: doc_id {record['doc_id']!r} is not in the index")
-        passages = _with_gold(rag, hits, record, gold_doc)
+        with_gold.append(_with_gold(rag, hits, record, gold_doc))
+    examples = []
+    for record, passages in zip(records, rag.narrowed(questions, with_gold, [r["answer"] for r in records])):
         prompt, _ = rag.fit_prompt(passages, record["question"], ANSWER_TOKENS)
         answer = record["answer"]
         examples.append({"prompt": prompt, "response": answer})
@@ -110,7 +113,7 @@ def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: 
 
 
 def practice_examples(reader: Reader, n_domains: int, work: Path, embedder: TextEmbedder, chunking: ChunkSettings, *,
-                      k: int = 5, mode: str = "hybrid") -> list[dict[str, str]]:
+                      k: int = 5, mode: str = "hybrid", sentences: int | None = None) -> list[dict[str, str]]:
     """Reader examples from `n_domains` fresh synthetic domains, every QA pair of each asked
     over its own index (built in `work` with `chunking`), as `reader_examples` renders them."""
     examples = []
@@ -119,7 +122,7 @@ def practice_examples(reader: Reader, n_domains: int, work: Path, embedder: Text
         sync_index(path, [Document(doc_id, text) for doc_id, text in domain.documents.items()], embedder, chunking)
         searcher = open_searcher(path, embedder)
         records = [*domain.records["qa_train.jsonl"], *domain.records["qa_eval.jsonl"]]
-        examples += reader_examples(RagLM(reader, searcher, k=k, mode=mode), records,
+        examples += reader_examples(RagLM(reader, searcher, k=k, mode=mode, sentences=sentences), records,
                                     doc_id_matcher(searcher.index.hashes))
     return examples
 
