@@ -69,7 +69,8 @@ METHODS: dict[str, list[str]] = {
 }
 TRAIN_FLAGS = ["--seq-len", "128", "--batch-size", "16", "--warmup-steps", "20"]
 # An instruction prompt is ~170 tokens and its answer up to ~60: SFT and its evaluation need a longer context.
-SFT_FLAGS = ["--seq-len", "512", "--warmup-steps", "20"]  # with --batch-size, set by each caller
+SFT_SEQ_LEN = 512
+SFT_WARMUP = ["--warmup-steps", "20"]  # with --seq-len and --batch-size, set by each caller
 TOKENS_PER_STEP = 2048
 SECTIONS = ("methods", "tokens", "behaviour", "memory")
 
@@ -210,8 +211,8 @@ def behaviour(work: Path, base: Path, steps: int, batch_size: int, practice: int
                for r in d.records[f])]
     write_jsonl(work / "sft.jsonl", [{"prompt": r["prompt"], "response": r["response"]} for r in train])
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "sft.jsonl"), "--steps", str(steps),
-             "--eval-every", str(steps), *SFT_FLAGS, "--batch-size", str(batch_size), "--out", str(work / "sft"),
-             *METHODS["full"])
+             "--eval-every", str(steps), "--seq-len", str(SFT_SEQ_LEN), *SFT_WARMUP, "--batch-size", str(batch_size),
+             "--out", str(work / "sft"), *METHODS["full"])
     result = format_compliance(load_model(work / "sft"), instructions)
     scores.update(sft=result["format_compliance"], instructions_trained=len(train), failures=result["failures"])
     return scores

@@ -22,12 +22,15 @@ What it does
        each over its own index (reading practice: see adaptlab.retrieval.reader); exact
        match and citation accuracy on qa_eval through RagLM (hybrid, --reader-k 5), free and
        extractive (the answer copy-constrained to a span of the passages: engine.copying),
-       beside the same reader without retrieval. The defaults are sized for a GPU (minutes there, hours on
+       beside the same reader without retrieval. `--reader-sentences N` trains and asks it on the N
+       retrieved sentences closest to each question (RagLM's contextual compression), which fit
+       a shorter `--reader-seq-len`. The defaults are sized for a GPU (minutes there, hours on
        2 CPU cores); `--reader-size 1m --reader-steps 600 --reader-practice 2` is a CPU smoke run.
 
 Usage (from the repo root)
     .venv/bin/python benchmarks/rag.py [--sizes 10000,100000] [--tiled-sizes ...] [--reader-base RUN]
-        [--reader-size 10m] [--reader-steps 2500] [--reader-practice 16] [--skip-reader] [--workdir DIR]
+        [--reader-size 10m] [--reader-steps 2500] [--reader-practice 16] [--reader-k 5] [--reader-sentences N]
+        [--reader-seq-len 512] [--skip-reader] [--workdir DIR]
 Figures are printed, never asserted.
 """
 
@@ -173,29 +176,32 @@ def scale(workdir: Path, sizes: list[int], tiled: set[int], chunking: ChunkSetti
 # --- RAG exact match with a reader model --------------------------------------------------------
 
 
-def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int, practice: int, k: int) -> None:
+def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int, seq_len: int, practice: int, k: int,
+           sentences: int | None) -> None:
     """Train a reader on qa_train (and `practice` fresh domains) with retrieved passages; exact
     match on qa_eval with and without RAG."""
-    from finetune import SFT_FLAGS, adaptlab, build_base
+    from finetune import SFT_WARMUP, adaptlab, build_base
 
     base = base or build_base(work / "reader-base", 1500, 512, size, batch_size=16, lr="1e-3")
     searcher = open_searcher(work / "quality", default_embedder())
-    rag = RagLM(future_reader(base), searcher, k=k)
+    rag = RagLM(future_reader(base), searcher, k=k, sentences=sentences)
     train = read_qa(work / "synth" / "qa_train.jsonl", ("question", "answer", "doc_id"))
     examples = reader_examples(rag, train, doc_id_matcher(searcher.index.hashes))
-    examples += practice_examples(rag.reader, practice, work, searcher.embedder, searcher.index.info.chunking, k=k)
+    examples += practice_examples(rag.reader, practice, work, searcher.embedder, searcher.index.info.chunking, k=k,
+                                  sentences=sentences)
     write_jsonl(work / "reader.jsonl", examples)
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "reader.jsonl"), "--steps", str(steps),
-             "--eval-every", str(steps), *SFT_FLAGS, "--batch-size", str(batch_size), "--lr", "1e-3",
-             "--out", str(work / "reader"))
+             "--eval-every", str(steps), "--seq-len", str(seq_len), *SFT_WARMUP, "--batch-size", str(batch_size),
+             "--lr", "1e-3", "--out", str(work / "reader"))
     model = HFCausalLM.from_path(work / "reader")
     questions = read_qa(work / "synth" / "qa_eval.jsonl", ("question", "answer", "doc_id"))
     match = doc_id_matcher(searcher.index.hashes)
     n = len(questions)
+    shown = f"the {sentences} retrieved sentences closest to the question" if sentences else f"top-{k} passages"
     console.print(f"reader: {len(examples)} training examples ({practice} practice domains), {steps} SFT steps of "
-                  f"{batch_size}; on {n} held-out questions:")
+                  f"{batch_size} x {seq_len} tokens; shown {shown}; on {n} held-out questions:")
     for extractive in (False, True):
-        rag = RagLM(model, searcher, k=k, extractive=extractive)
+        rag = RagLM(model, searcher, k=k, extractive=extractive, sentences=sentences)
         answers = rag.answers([q["question"] for q in questions], GEN_KWARGS)
         em = sum(same_answer(a.text, q["answer"]) for a, q in zip(answers, questions))
         cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
@@ -221,6 +227,9 @@ def main(
     reader_batch_size: Annotated[int, typer.Option(help="Reader SFT sequences per step.")] = 32,
     reader_practice: Annotated[int, typer.Option(help="Fresh synthetic domains of reading practice.")] = 16,
     reader_k: Annotated[int, typer.Option(help="Passages retrieved for the reader (as many as fit).")] = 5,
+    reader_sentences: Annotated[int | None, typer.Option(help="Show the reader only this many retrieved sentences, "
+                                                              "those closest to the question.")] = None,
+    reader_seq_len: Annotated[int, typer.Option(help="Reader SFT sequence length (prompts are packed).")] = 512,
     skip_reader: Annotated[bool, typer.Option("--skip-reader")] = False,
     workdir: Annotated[Path | None, typer.Option(help="Where corpora and indexes go (default: a temp dir).")] = None,
 ) -> None:
@@ -230,7 +239,8 @@ def main(
         if not skip_quality:
             quality(work, chunking)
             if not skip_reader:
-                reader(work, reader_base, reader_size, reader_steps, reader_batch_size, reader_practice, reader_k)
+                reader(work, reader_base, reader_size, reader_steps, reader_batch_size, reader_seq_len, reader_practice,
+                       reader_k, reader_sentences)
         real = [int(s) for s in sizes.split(",") if s]
         tiled = {int(s) for s in tiled_sizes.split(",") if s}
         if real or tiled:
