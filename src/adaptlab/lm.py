@@ -145,11 +145,25 @@ class HFCausalLM(LM):
 
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
         """As `LM.generate_until`; a request's gen_kwargs may also hold `copy_from`, texts its output
-        must be a span of (`engine.copying`)."""
-        results = []
-        for context, gen_kwargs in requests:
-            settings = settings_from_gen_kwargs(gen_kwargs)
-            sources = gen_kwargs.get("copy_from")
-            results.append(generate(self.model, self.tokenizer, [self.render(context)], settings,
-                                    None if sources is None else [sources])[0].text)
-        return results
+        must be a span of (`engine.copying`). Consecutive requests with the same settings are decoded
+        together, `batch_size` at a time (left-padded): a small model's step costs about the same for
+        one sequence as for eight."""
+        results: list[str] = []
+        batch: list[tuple[str, dict[str, Any]]] = []
+        for request in requests:
+            if batch and (len(batch) == self.batch_size or not _same_settings(batch[0][1], request[1])):
+                results += self._generate_batch(batch)
+                batch = []
+            batch.append(request)
+        return results + (self._generate_batch(batch) if batch else [])
+
+    def _generate_batch(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        settings = settings_from_gen_kwargs(batch[0][1])
+        sources = [kw["copy_from"] for _, kw in batch] if "copy_from" in batch[0][1] else None
+        prompts = [self.render(context) for context, _ in batch]
+        return [g.text for g in generate(self.model, self.tokenizer, prompts, settings, sources)]
+
+
+def _same_settings(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two requests can share a batch: the same settings, each with or without `copy_from`."""
+    return a.keys() == b.keys() and all(a[k] == b[k] for k in a if k != "copy_from")

@@ -52,6 +52,22 @@ def test_batching_with_padding_does_not_change_scores(lm):
         assert a == pytest.approx(b, abs=1e-4)
 
 
+def test_generation_batches_requests_with_the_same_settings_and_answers_each_as_alone(lm, monkeypatch):
+    import adaptlab.lm
+
+    short, long = {"until": ["\n"], "max_gen_toks": 6}, {"until": ["\n"], "max_gen_toks": 9}
+    copy = {**short, "copy_from": ["The compound is taken twice."]}
+    requests = [("The compound", short), ("A gene", short), ("Long context " * 5, short), ("The dose", short),
+                ("The", long), ("Its", copy), ("Tw", {**copy, "copy_from": ["twice daily"]})]
+    alone = [lm.generate_until([r])[0] for r in requests]
+    sizes: list[int] = []
+    real = adaptlab.lm.generate
+    monkeypatch.setattr(adaptlab.lm, "generate", lambda model, tok, prompts, *a: sizes.append(len(prompts)) or
+                        real(model, tok, prompts, *a))
+    assert lm.generate_until(requests) == alone
+    assert sizes == [3, 1, 1, 2]  # batch_size 3; a change of settings starts a new batch; copy sources per request
+
+
 def test_greedy_flag_marks_the_greedy_continuation(lm):
     context = "The compound"
     (greedy,) = lm.generate_until([(context, {"until": ["\n\n"], "max_gen_toks": 4, "do_sample": False})])
