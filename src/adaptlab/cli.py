@@ -15,6 +15,7 @@ from adaptlab.errors import UserError
 from adaptlab.pipeline.cli import app as pipeline_app
 from adaptlab.prompting.cli import app as prompt_app
 from adaptlab.retrieval.cli import rag_app
+from adaptlab.study.cli import app as study_app
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Adapt language models to a domain and measure which adaptation wins.")
@@ -25,6 +26,7 @@ app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(rag_app, name="rag")
+app.add_typer(study_app, name="study")
 out = Console(soft_wrap=True)
 BOTTLENECK_KINDS = ("houlsby", "pfeiffer", "parallel", "scaled_parallel")
 

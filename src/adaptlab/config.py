@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -34,14 +34,20 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], sour
 
 
 def _accepted_fields(model: type[BaseModel], parent: tuple) -> list[str]:
-    """Field names of the (possibly nested) model the unknown field sits in."""
+    """Field names of the (possibly nested) model the unknown field sits in: through submodels,
+    optional ones and lists of them."""
     for part in parent:
-        if not isinstance(part, str):
+        if not isinstance(part, str) or part not in model.model_fields:
             continue
-        annotation = model.model_fields[part].annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+        model = _submodel(model.model_fields[part].annotation) or model
     return list(model.model_fields)
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or inside `X | None` / `list[X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_submodel, get_args(annotation)) if m is not None), None)
 
 
 def validate(model: type[M], data: dict[str, Any], source: str = "settings") -> M:

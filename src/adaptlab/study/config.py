@@ -1,0 +1,120 @@
+"""What `adaptlab study run` reads: one base, one domain, the strategies, the cost inputs.
+
+```yaml
+base: {train: {steps: 1000}}        # or {run: runs/my-base}: a local run or checkpoint folder
+domain: {synthetic: {seed: 0}}      # or {folder: data/legal}: docs/ and the task files
+strategies:                         # default: one of each method, named after it
+  - {name: lora-r16, method: lora, settings: {r: 16, steps: 300}}
+eval: {questions: 60}
+costs: {requests_per_day: 50000}
+```
+Every mapping is strict: a misspelt field is one line naming it and the accepted names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adaptlab.config import read_yaml, validate
+from adaptlab.errors import UserError
+from adaptlab.study.cost import CostSettings
+from adaptlab.study.settings import METHOD_SETTINGS
+
+DOMAIN_FILES = ("qa_train.jsonl", "qa_eval.jsonl", "instructions_train.jsonl", "instructions_eval.jsonl")
+"""A domain folder holds docs/ (.txt, .md or .jsonl) and these: QA pairs (question, answer,
+doc_id) and strict-format instructions (prompt, response, format), each split in two."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainedBase(_Strict):
+    """A Llama-style decoder pretrained here on the built-in general English corpus."""
+
+    size: str = "1m"
+    steps: int = Field(default=1000, gt=0)
+    seq_len: int = Field(default=128, gt=1)
+    vocab_size: int = Field(default=2048, ge=300)
+
+
+class BaseSpec(_Strict):
+    run: Path | None = Field(default=None, description="a local run or Hugging Face checkpoint folder")
+    train: TrainedBase | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> BaseSpec:
+        if (self.run is None) == (self.train is None):
+            raise ValueError("give exactly one of run (a local folder) or train (settings of a base trained here)")
+        return self
+
+
+class SyntheticDomain(_Strict):
+    seed: int = 0
+    compounds: int = Field(default=80, ge=8)
+
+
+class DomainSpec(_Strict):
+    synthetic: SyntheticDomain | None = None
+    folder: Path | None = Field(default=None, description=f"docs/ and {', '.join(DOMAIN_FILES)}")
+
+    @model_validator(mode="after")
+    def _one(self) -> DomainSpec:
+        if (self.synthetic is None) == (self.folder is None):
+            raise ValueError("give exactly one of synthetic (the built-in domain) or folder (your own)")
+        return self
+
+
+class EvalSettings(_Strict):
+    questions: int = Field(default=60, gt=0, description="knowledge questions asked (from qa_eval)")
+    instructions: int = Field(default=24, gt=0, description="format instructions given (from instructions_eval)")
+    latency_requests: int = Field(default=8, gt=0, description="single requests timed for latency")
+    bpb_documents: int = Field(default=24, gt=0, description="held-out documents per bits-per-byte figure")
+
+
+class StrategySpec(_Strict):
+    name: str = Field(min_length=1)
+    method: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+def default_strategies() -> list[StrategySpec]:
+    return [StrategySpec(name=method, method=method) for method in METHOD_SETTINGS]
+
+
+class StudyConfig(_Strict):
+    base: BaseSpec = BaseSpec(train=TrainedBase())
+    domain: DomainSpec = DomainSpec(synthetic=SyntheticDomain())
+    strategies: list[StrategySpec] = Field(default_factory=default_strategies, min_length=1)
+    eval: EvalSettings = EvalSettings()
+    costs: CostSettings = CostSettings()
+    seed: int = 0
+
+
+def check_strategies(config: StudyConfig, source: str) -> dict[str, BaseModel]:
+    """Each strategy's settings, validated by its method; names unique; references resolved."""
+    settings: dict[str, BaseModel] = {}
+    for i, spec in enumerate(config.strategies):
+        where = f"{source}: strategies[{i}] ({spec.name})"
+        if spec.method not in METHOD_SETTINGS:
+            raise UserError(f"{where}: unknown method {spec.method!r}; accepted: {', '.join(METHOD_SETTINGS)}")
+        if spec.name in settings:
+            raise UserError(f"{where}: the name {spec.name!r} is used twice; each strategy needs its own")
+        settings[spec.name] = validate(METHOD_SETTINGS[spec.method], spec.settings, f"{where} settings")
+        over = getattr(settings[spec.name], "over", None)
+        if over is not None and not any(s.name == over and s.method == "sft" for s in config.strategies[:i]):
+            raise UserError(f"{where}: over={over!r} names no sft strategy listed before it")
+    if config.costs.reference not in settings:
+        raise UserError(f"{source}: costs.reference {config.costs.reference!r} is not a strategy of the study; "
+                        f"accepted: {', '.join(settings)}")
+    return settings
+
+
+def load_study(path: Path | None) -> tuple[StudyConfig, dict[str, BaseModel]]:
+    """The study in `path` (None: the default study), checked whole before anything runs."""
+    source = str(path) if path else "default study"
+    config = validate(StudyConfig, read_yaml(path) if path else {}, source)
+    return config, check_strategies(config, source)

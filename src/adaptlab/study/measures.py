@@ -1,0 +1,92 @@
+"""The same measurements for every strategy: what it knows, how it behaves, what it costs to run.
+
+- knowledge: exact match on held-out QA (generated answer, normalised, equals the reference);
+- behaviour: format compliance on held-out strict-format instructions (the domain's validator);
+- domain and general bits per byte of the weights underneath (learned and forgotten;
+  prompting and retrieval change no weights, so theirs are the base's);
+- latency p50 and tokens/s over single requests, as a user would send them;
+- prompt and generated tokens per request, counted on what the model was actually given
+  (few-shot examples and passages included): the per-request cost.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from adaptlab.study.config import EvalSettings
+from adaptlab.study.strategies import Built
+from adaptlab.study.workspace import Workspace
+
+QUESTION_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": 32}
+INSTRUCTION_KWARGS: dict[str, Any] = {"until": ["\n\n"], "max_gen_toks": 96}  # some formats span lines
+
+
+class PeakMemory:
+    """Peak resident memory of this process between enter and exit, in MB (Linux: the kernel's
+    high-water mark, reset on enter through /proc/self/clear_refs); None where unavailable."""
+
+    mb: float | None = None
+
+    def __enter__(self) -> PeakMemory:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.mb = None
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        try:
+            status = Path("/proc/self/status").read_text()
+        except OSError:
+            return
+        line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+        self.mb = int(line.split()[1]) / 1024 if line else None
+
+
+def measure(built: Built, ws: Workspace, ev: EvalSettings) -> dict[str, Any]:
+    from adaptlab.corpus.documents import read_documents, split_path
+    from adaptlab.corpus.synth import check_format
+    from adaptlab.evaluation.format_compliance import read_instructions
+    from adaptlab.evaluation.perplexity import causal_metrics
+    from adaptlab.retrieval.reader import read_qa, same_answer
+
+    questions = read_qa(ws.task_file("qa_eval.jsonl"))[: ev.questions]
+    instructions = read_instructions(ws.task_file("instructions_eval.jsonl"))[: ev.instructions]
+    model = built.model
+    model.reset()
+    answers = built.lm.generate_until([(r["question"], QUESTION_KWARGS) for r in questions])
+    outputs = built.lm.generate_until([(r["prompt"], INSTRUCTION_KWARGS) for r in instructions])
+    prompt_tokens, output_tokens = statistics.fmean(model.prompt_tokens), statistics.fmean(model.output_tokens)
+
+    seconds, generated = [], 0
+    for record in questions[: ev.latency_requests]:
+        model.reset()
+        start = time.perf_counter()
+        built.lm.generate_until([(record["question"], QUESTION_KWARGS)])
+        seconds.append(time.perf_counter() - start)
+        generated += sum(model.output_tokens)
+
+    def bpb(corpus: Path) -> float:
+        texts = [d.text for d in read_documents(split_path(corpus, "validation"))][: ev.bpb_documents]
+        return causal_metrics(model, texts)["bits_per_byte"]
+
+    return {
+        "knowledge_em": statistics.fmean(same_answer(a, r["answer"]) for a, r in zip(answers, questions)),
+        "format_compliance": statistics.fmean(check_format(r["format"], o.strip())
+                                              for o, r in zip(outputs, instructions)),
+        "domain_bpb": bpb(ws.domain_corpus),
+        "general_bpb": bpb(ws.general_corpus),
+        "latency_p50_s": statistics.median(seconds),
+        "tokens_per_second": generated / sum(seconds),
+        "trainable_parameters": built.trainable_parameters,
+        "total_parameters": sum(p.numel() for p in model.model.parameters()),
+        "train_seconds": built.train_seconds,
+        "artifact_bytes": built.artifact_bytes,
+        "prompt_tokens_per_request": prompt_tokens,
+        "output_tokens_per_request": output_tokens,
+        "examples": [{"question": r["question"], "answer": a.strip(), "reference": r["answer"]}
+                     for r, a in list(zip(questions, answers))[:3]],
+    }

@@ -1,0 +1,106 @@
+"""Each study method's settings, validated apart so a typo names its strategy and field.
+
+Defaults are sized for the quickstart: a 1.3M-parameter base on 2 CPU cores, every
+trained strategy about a minute. Learning rates are those each family is usually given
+(benchmarks/finetune.py measured them on this base).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adaptlab.adapt.bottleneck import Kind
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoSettings(_Settings):
+    """The base asked as it is (zero-shot)."""
+
+
+class PromptingSettings(_Settings):
+    """Solved examples shown before each question, picked from the domain's training examples."""
+
+    k: int = Field(default=3, gt=0, description="examples per prompt")
+    select: Literal["fixed", "random", "similar"] = Field(default="similar", description="how examples are picked")
+
+
+class RagSettings(_Settings):
+    """Retrieval over the domain's documents, the answer read from the passages."""
+
+    k: int = Field(default=3, gt=0, description="passages retrieved (as many as fit are shown)")
+    mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    extractive: bool = Field(default=True, description="the answer copied from the passages (engine.copying)")
+    sentences: int | None = Field(default=None, gt=0, description="show only this many sentences closest to the "
+                                                                      "question (retrieval.compress)")
+
+
+class TrainingSettings(_Settings):
+    """The optimisation shared by every trained method."""
+
+    steps: int = Field(default=150, gt=0)
+    batch_size: int = Field(default=16, gt=0)
+    seq_len: int = Field(default=128, gt=1)
+    lr: float = Field(default=1e-3, gt=0)
+    warmup_steps: int = Field(default=15, ge=0)
+
+
+class LoraSettings(TrainingSettings):
+    """LoRA on the domain's text (knowledge through a low-rank update)."""
+
+    lr: float = 5e-3
+    r: int = Field(default=8, gt=0)
+    alpha: float = Field(default=16.0, gt=0)
+
+
+class BottleneckStudySettings(TrainingSettings):
+    lr: float = 5e-3
+    kind: Kind = "pfeiffer"
+    r: int = Field(default=16, gt=0, description="bottleneck width")
+
+
+class PrefixSettings(TrainingSettings):
+    lr: float = 1e-2
+    virtual_tokens: int = Field(default=16, gt=0)
+
+
+class DomainTokensLoraSettings(LoraSettings):
+    """Domain terms added to the tokenizer (embeddings resized), then LoRA on the re-encoded text."""
+
+    max_terms: int = Field(default=200, gt=0)
+
+
+class SftSettings(TrainingSettings):
+    """Behavioural SFT on the domain's instructions, and on reading: its training questions
+    asked over retrieved passages, so the model can serve as a RAG reader too."""
+
+    steps: int = 300
+    seq_len: int = 256
+    reading: bool = Field(default=True, description="add the training questions over retrieved passages")
+    k: int = Field(default=3, gt=0, description="passages per reading example")
+
+
+class RagSftSettings(RagSettings):
+    """RAG whose reader is the model of an SFT strategy of the same study."""
+
+    over: str = Field(default="sft", description="name of the sft strategy whose model reads")
+
+
+METHOD_SETTINGS: dict[str, type[BaseModel]] = {
+    "zero_shot": NoSettings,
+    "few_shot": PromptingSettings,
+    "chain_of_thought": PromptingSettings,
+    "rag": RagSettings,
+    "continued_pretraining": TrainingSettings,
+    "lora": LoraSettings,
+    "bottleneck": BottleneckStudySettings,
+    "prefix": PrefixSettings,
+    "sft": SftSettings,
+    "domain_tokens_lora": DomainTokensLoraSettings,
+    "rag_sft": RagSftSettings,
+}
+"""Every method a strategy may name, in the order of the default study."""
