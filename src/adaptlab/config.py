@@ -19,8 +19,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:
-    """The first problem of a validation error as one line."""
-    err = exc.errors()[0]
+    """The first problem of a validation error as one line; a misspelt field first, since it is
+    also why a required one is reported missing."""
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     field = ".".join(str(part) for part in err["loc"]) or "(settings)"
     if err["type"] == "extra_forbidden":
         accepted = _accepted_fields(model, err["loc"][:-1])

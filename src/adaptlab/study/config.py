@@ -37,7 +37,8 @@ class TrainedBase(_Strict):
 
     size: str = "1m"
     steps: int = Field(default=1000, gt=0)
-    seq_len: int = Field(default=128, gt=1)
+    seq_len: int = Field(default=256, gt=1, description="its context: room for a RAG prompt or two examples")
+    batch_size: int = Field(default=8, gt=0)
     vocab_size: int = Field(default=2048, ge=300)
 
 

@@ -25,7 +25,7 @@ class NoSettings(_Settings):
 class PromptingSettings(_Settings):
     """Solved examples shown before each question, picked from the domain's training examples."""
 
-    k: int = Field(default=3, gt=0, description="examples per prompt")
+    k: int = Field(default=2, gt=0, description="examples per prompt (an instruction example is ~100 tokens)")
     select: Literal["fixed", "random", "similar"] = Field(default="similar", description="how examples are picked")
 
 
@@ -35,8 +35,9 @@ class RagSettings(_Settings):
     k: int = Field(default=3, gt=0, description="passages retrieved (as many as fit are shown)")
     mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
     extractive: bool = Field(default=True, description="the answer copied from the passages (engine.copying)")
-    sentences: int | None = Field(default=None, gt=0, description="show only this many sentences closest to the "
-                                                                      "question (retrieval.compress)")
+    sentences: int | None = Field(default=3, gt=0, description="show only this many sentences closest to the "
+                                                                   "question (retrieval.compress): a small reader's "
+                                                                   "context holds them; null shows whole passages")
 
 
 class TrainingSettings(_Settings):
@@ -82,6 +83,8 @@ class SftSettings(TrainingSettings):
     seq_len: int = 256
     reading: bool = Field(default=True, description="add the training questions over retrieved passages")
     k: int = Field(default=3, gt=0, description="passages per reading example")
+    sentences: int | None = Field(default=3, gt=0, description="their sentences shown, as RagSettings.sentences "
+                                                                   "(keep the RAG strategy over it the same)")
 
 
 class RagSftSettings(RagSettings):

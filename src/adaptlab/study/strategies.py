@@ -168,7 +168,7 @@ def sft(ctx: Context, s: S.SftSettings) -> Built:
     asked = Prompter.from_settings(PromptSettings(template="zero_shot")).render([r["prompt"] for r in instructions])
     examples = [{"prompt": p, "response": r["response"]} for p, r in zip(asked, instructions)]
     if s.reading:
-        examples += _reading_examples(ws, s.k)
+        examples += _reading_examples(ws, s.k, s.sentences)
     data = ctx.out / "sft.jsonl"
     write_jsonl(data, examples)
     built = _train(ctx, s, ws.base, sft={"train_file": data})
@@ -176,7 +176,7 @@ def sft(ctx: Context, s: S.SftSettings) -> Built:
     return built
 
 
-def _reading_examples(ws: Workspace, k: int) -> list[dict[str, str]]:
+def _reading_examples(ws: Workspace, k: int, sentences: int | None) -> list[dict[str, str]]:
     """The training questions over their retrieved passages, answered (the RAG reader recipe)."""
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
@@ -185,7 +185,7 @@ def _reading_examples(ws: Workspace, k: int) -> list[dict[str, str]]:
 
     searcher = open_searcher(ws.index)
     records = read_qa(ws.task_file("qa_train.jsonl"), ("question", "answer", "doc_id"))
-    return reader_examples(RagLM(future_reader(ws.base), searcher, k=k), records,
+    return reader_examples(RagLM(future_reader(ws.base), searcher, k=k, sentences=sentences), records,
                            doc_id_matcher(searcher.index.hashes))
 
 

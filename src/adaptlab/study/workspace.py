@@ -25,7 +25,7 @@ from adaptlab.corpus.documents import write_jsonl
 from adaptlab.errors import UserError
 from adaptlab.study.config import DOMAIN_FILES, BaseSpec, DomainSpec, TrainedBase
 
-BASE_TRAIN = {"batch_size": 16, "lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 50, "eval_every": 250,
+BASE_TRAIN = {"lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 50, "eval_every": 250,
               "eval_batches": 16, "checkpoint_every": 250, "log_every": 10, "seed": 1337}
 """The recipe of a base pretrained here (the quickstart's): nanoGPT-like, for a 1.3M decoder."""
 
@@ -106,7 +106,7 @@ def _pretrain_base(general: Path, trained: TrainedBase, out: Path) -> None:
                                 show_progress=False)
     encode_corpus(general, tokenizer, out / "shards", progress=False)
     model = {"family": "decoder", "size": trained.size, "max_seq_len": trained.seq_len}
-    train = {**BASE_TRAIN, "steps": trained.steps, "seq_len": trained.seq_len}
+    train = {**BASE_TRAIN, "steps": trained.steps, "seq_len": trained.seq_len, "batch_size": trained.batch_size}
     pretrain(PretrainConfig(data=out / "shards", out=out / "run", model=model, train=train))
 
 
