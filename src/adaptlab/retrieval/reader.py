@@ -4,8 +4,9 @@ with the models trained here, and measure RAG's exact match.
 The supervised examples are rendered exactly as `RagLM` asks at inference: the question's
 retrieved passages, fitted to the reader's context, in `format_rag_prompt`. Retrieval can
 miss; a reader that only ever saw its answer in the passages learns to copy, so when no
-fitted passage holds the answer the lowest-ranked one is swapped for the gold document's
-chunk that does (and a RAG that keeps only some sentences keeps the one holding the
+retrieved passage holds the answer the lowest-ranked one is swapped for the gold document's
+chunk that does, and when fitting the context would cut it, it goes last after as many of
+the best others as fit (a RAG that keeps only some sentences keeps the one holding the
 answer). The QA pairs come from a training split that evaluation never asks.
 
 A reader trained on one domain's facts answers them from memory without learning to
@@ -36,7 +37,7 @@ from adaptlab.lm import LM, HFCausalLM
 from adaptlab.retrieval.chunking import ChunkSettings
 from adaptlab.retrieval.index import TextEmbedder, sync_index
 from adaptlab.retrieval.metrics import doc_id_matcher
-from adaptlab.retrieval.rag import Reader, RagLM, format_rag_prompt
+from adaptlab.retrieval.rag import Passage, Reader, RagLM, format_rag_prompt
 from adaptlab.retrieval.search import Hit, open_searcher
 
 ANSWER_TOKENS = 32  # room kept for the answer when fitting passages
@@ -65,20 +66,34 @@ def same_answer(answer: str, reference: str) -> bool:
 
 
 def _with_gold(rag: RagLM, hits: list[Hit], record: dict[str, Any], gold_doc: str) -> list[Hit]:
-    """The fitted hits, the gold chunk holding the answer put last (as many of the best hits kept before
-    it as still fit) when retrieval missed it."""
-    answer, question = record["answer"], record["question"]
-    _, kept = rag.fit_prompt(hits, question, ANSWER_TOKENS)
-    if any(answer in h.text for h in kept):
-        return kept
+    """The retrieved hits, the last one swapped for the gold chunk holding the answer when none holds it."""
+    answer = record["answer"]
+    if any(answer in h.text for h in hits):
+        return hits
     gold = [Hit(c, 0.0) for c in rag.searcher.index.chunks.values() if c.doc_id == gold_doc and answer in c.text]
     if not gold:
-        raise UserError(f"{record.get('id', question)!r}: no chunk of {gold_doc} contains its answer {answer!r}")
-    for n in range(max(1, len(kept)), 0, -1):
-        passages = [*kept[: n - 1], gold[0]]
-        if len(rag.fit_prompt(passages, question, ANSWER_TOKENS)[1]) == n:
-            return passages
-    raise UserError(f"{record.get('id', question)!r}: the chunk holding its answer does not fit the reader's context")
+        raise UserError(f"{record.get('id', record['question'])!r}: no chunk of {gold_doc} contains its answer "
+                        f"{answer!r}")
+    return [*hits[:-1], gold[0]]
+
+
+def _fitted_with_answer(rag: RagLM, passages: Sequence[Passage], record: dict[str, Any]) -> str:
+    """The RAG prompt over the passages that fit, the one holding the answer among them: when fitting
+    would cut it, it goes last, after as many of the best others as still fit."""
+    answer, question = record["answer"], record["question"]
+    prompt, kept = rag.fit_prompt(passages, question, ANSWER_TOKENS)
+    if any(answer in p.text for p in kept):
+        return prompt
+    holder = next((p for p in passages if answer in p.text), None)
+    if holder is None:
+        raise UserError(f"{record.get('id', question)!r}: no single sentence holds its answer {answer!r}; "
+                        "train this reader on whole passages")
+    others = [p for p in passages if p is not holder]
+    for n in range(len(others), -1, -1):
+        prompt, kept = rag.fit_prompt([*others[:n], holder], question, ANSWER_TOKENS)
+        if len(kept) == n + 1:
+            return prompt
+    raise UserError(f"{record.get('id', question)!r}: the passage holding its answer does not fit the reader's context")
 
 
 def answer_shape(answer: str) -> str:
@@ -103,7 +118,7 @@ def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: 
         with_gold.append(_with_gold(rag, hits, record, gold_doc))
     examples = []
     for record, passages in zip(records, rag.narrowed(questions, with_gold, [r["answer"] for r in records])):
-        prompt, _ = rag.fit_prompt(passages, record["question"], ANSWER_TOKENS)
+        prompt = _fitted_with_answer(rag, passages, record)
         answer = record["answer"]
         examples.append({"prompt": prompt, "response": answer})
         others = [a for a in by_shape[answer_shape(answer)] if a != answer and a not in prompt]
