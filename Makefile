@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: the default study (every method on the synthetic domain, side by side).
 quickstart: $(STAMP)
-	$(BIN)/adaptlab quickstart
+	$(BIN)/adaptlab study run --out runs/study
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

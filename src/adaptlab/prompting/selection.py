@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -85,8 +86,9 @@ class RandomSelector(ExampleSelector):
 class SimilarSelector(ExampleSelector):
     """The k pool examples whose questions are closest to the query (cosine of embeddings).
 
-    The pool is embedded once, on first use. The most similar example comes last,
-    nearest the question, as in Liu et al. 2021 ("What makes good in-context examples").
+    The pool is embedded on first use, once per process for a given embedder and pool (two
+    prompt recipes over one pool share it). The most similar example comes last, nearest
+    the question, as in Liu et al. 2021 ("What makes good in-context examples").
     """
 
     def __init__(self, pool: Sequence[Example], k: int, embedder: Embedder | None = None):
@@ -104,7 +106,7 @@ class SimilarSelector(ExampleSelector):
 
     def select(self, questions: Sequence[str]) -> list[list[Example]]:
         if self._vectors is None:
-            self._vectors = self.embedder.encode([example.question for example in self.pool])
+            self._vectors = _pool_vectors(self.embedder, tuple(example.question for example in self.pool))
         scores = self.embedder.encode(list(questions)) @ self._vectors.T  # unit vectors: cosine
         out = []
         for question, row in zip(questions, scores):
@@ -112,6 +114,11 @@ class SimilarSelector(ExampleSelector):
             best = allowed[np.argsort(-row[allowed], kind="stable")[: self.k]]
             out.append([self.pool[i] for i in best[::-1]])
         return out
+
+
+@lru_cache(maxsize=4)
+def _pool_vectors(embedder: Embedder, questions: tuple[str, ...]) -> np.ndarray:
+    return embedder.encode(list(questions))
 
 
 def make_selector(strategy: Strategy, pool: Sequence[Example], k: int, *, seed: int = 0,

@@ -1,0 +1,78 @@
+"""A whole study, for real and tiny: a base pretrained here, the synthetic domain, every
+default method built, measured and reported. Figures are meaningless at this size; what is
+checked is that each method is what it says (its prompt, its trainable share, its artifact)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from adaptlab.study.config import load_study
+from adaptlab.study.runner import run_study
+from adaptlab.study.settings import METHOD_SETTINGS
+
+TRAINED = ("continued_pretraining", "lora", "bottleneck", "prefix", "sft", "domain_tokens_lora")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    steps = "{steps: 4, batch_size: 4}"
+    strategies = "\n".join(f"  - {{name: {m}, method: {m}{', settings: ' + steps if m in TRAINED else ''}}}"
+                           for m in METHOD_SETTINGS)
+    (root / "study.yaml").write_text(f"""
+base: {{train: {{steps: 20, seq_len: 256}}}}
+domain: {{synthetic: {{seed: 3, compounds: 8}}}}
+eval: {{questions: 4, instructions: 2, latency_requests: 2, bpb_documents: 2}}
+strategies:
+{strategies}
+""")
+    config, settings = load_study(root / "study.yaml")
+    results = run_study(config, settings, root / "out", Console(file=open(root / "log", "w")))
+    return root / "out", {r["name"]: r for r in results}
+
+
+def test_every_default_method_is_built_measured_and_reported(study):
+    out, results = study
+    failed = {name: r["error"] for name, r in results.items() if r["status"] != "done"}
+    assert not failed
+    for r in results.values():
+        m = r["measures"]
+        assert 0 <= m["knowledge_em"] <= 1 and 0 <= m["format_compliance"] <= 1
+        assert m["domain_bpb"] > 0 and m["general_bpb"] > 0 and m["latency_p50_s"] > 0
+        assert m["peak_memory_mb"] is None or m["peak_memory_mb"] > 100
+    html = (out / "report.html").read_text()
+    assert all(name in html for name in results) and 'id="leaderboard"' in html
+
+
+def test_each_method_is_what_it_says(study):
+    _, results = study
+    m = {name: r["measures"] for name, r in results.items()}
+    prompt = {name: x["prompt_tokens_per_request"] for name, x in m.items()}
+    assert prompt["few_shot"] > prompt["zero_shot"] and prompt["rag"] > prompt["zero_shot"]  # examples, passages
+    for untrained in ("zero_shot", "few_shot", "chain_of_thought", "rag"):
+        assert m[untrained]["train_seconds"] == 0 and m[untrained]["trainable_parameters"] == 0
+        assert m[untrained]["domain_bpb"] == m["zero_shot"]["domain_bpb"]  # no weights changed
+    total = m["zero_shot"]["total_parameters"]
+    assert m["continued_pretraining"]["trainable_parameters"] == total
+    for adapter in ("lora", "bottleneck", "prefix", "domain_tokens_lora"):
+        assert 0 < m[adapter]["trainable_parameters"] < total / 5
+        assert m[adapter]["artifact_bytes"] < m["continued_pretraining"]["artifact_bytes"]
+    assert m["continued_pretraining"]["domain_bpb"] != m["zero_shot"]["domain_bpb"]
+    assert m["rag_sft"]["train_seconds"] == m["sft"]["train_seconds"]  # the SFT's training is its cost too
+    assert results["rag_sft"]["run"] == results["sft"]["run"]
+    assert all(len(results[name]["loss_curve"]) > 0 for name in TRAINED)
+    assert "domain tokens added" in results["domain_tokens_lora"]["notes"][0]
+
+
+def test_a_rerun_skips_every_strategy_already_measured(study, tmp_path):
+    out, results = study
+    config, settings = load_study(out.parent / "study.yaml")
+    log = tmp_path / "log"
+    again = run_study(config, settings, out, Console(file=open(log, "w"), width=200))
+    assert [r["key"] for r in again] == [r["key"] for r in results.values()]
+    assert log.read_text().count("done in an earlier run") == len(results)
+    saved = json.loads((out / "results.json").read_text())
+    assert [r["measures"]["knowledge_em"] for r in saved] == [r["measures"]["knowledge_em"] for r in again]
