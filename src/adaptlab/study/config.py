@@ -36,7 +36,7 @@ class TrainedBase(_Strict):
     """A Llama-style decoder pretrained here on the built-in general English corpus."""
 
     size: str = "1m"
-    steps: int = Field(default=1000, gt=0)
+    steps: int = Field(default=800, gt=0)
     seq_len: int = Field(default=256, gt=1, description="its context: room for a RAG prompt or two examples")
     batch_size: int = Field(default=8, gt=0)
     vocab_size: int = Field(default=2048, ge=300)
@@ -70,8 +70,8 @@ class DomainSpec(_Strict):
 
 
 class EvalSettings(_Strict):
-    questions: int = Field(default=60, gt=0, description="knowledge questions asked (from qa_eval)")
-    instructions: int = Field(default=24, gt=0, description="format instructions given (from instructions_eval)")
+    questions: int = Field(default=50, gt=0, description="knowledge questions asked (from qa_eval)")
+    instructions: int = Field(default=20, gt=0, description="format instructions given (from instructions_eval)")
     latency_requests: int = Field(default=8, gt=0, description="single requests timed for latency")
     bpb_documents: int = Field(default=24, gt=0, description="held-out documents per bits-per-byte figure")
 

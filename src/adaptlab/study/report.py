@@ -12,6 +12,7 @@ import base64
 import io
 import math
 import os
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,10 +221,11 @@ def knowledge_vs_behaviour(ranked: Sequence[Mapping[str, Any]], colors: Mapping[
         ax.scatter(x, y, s=70, color=colors[name], edgecolors="black", linewidths=0.6, zorder=3)
         labels.setdefault((round(x, 3), round(y, 3)), []).append(name)
     for (x, y), names in labels.items():  # strategies on the same spot share one label instead of overprinting
-        ax.annotate(", ".join(names), (x, y), xytext=(7, 5), textcoords="offset points", fontsize=9)
-    span = max(max(x for _, x, _ in points), 0.05)
-    ax.set_xlim(-0.05 * span, span * 1.35)
-    ax.set_ylim(-0.05, 1.08)
+        shared = len(names) > 1  # a shared label above its point, a single name below: they rarely collide
+        ax.annotate(textwrap.fill(", ".join(names), 48), (x, y), xytext=(7, 5 if shared else -5),
+                    textcoords="offset points", fontsize=9, va="bottom" if shared else "top")
+    ax.set_xlim(-0.05, 1.08)  # both are shares: the whole plane, so distances read true
+    ax.set_ylim(-0.12, 1.08)
     for x, y, text, ha, va in ((0.01, 0.98, "behaves, does not know", "left", "top"),
                                (0.99, 0.02, "knows, does not behave", "right", "bottom")):
         ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=8, color="0.55", style="italic")

@@ -79,7 +79,7 @@ class SftSettings(TrainingSettings):
     """Behavioural SFT on the domain's instructions, and on reading: its training questions
     asked over retrieved passages, so the model can serve as a RAG reader too."""
 
-    steps: int = 300
+    steps: int = 250
     seq_len: int = 256
     reading: bool = Field(default=True, description="add the training questions over retrieved passages")
     k: int = Field(default=3, gt=0, description="passages per reading example")
