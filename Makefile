@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test install benchmark clean
+.PHONY: quickstart test install chromium benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ install: $(STAMP)
 quickstart: $(STAMP)
 	$(BIN)/adaptlab study run --out runs/study
 
-test: $(STAMP)
+# The study report's test screenshots the page in headless Chromium: Debian's package, installed when absent.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+	    sudo=""; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi; \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 benchmark: $(STAMP)
