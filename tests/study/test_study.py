@@ -5,11 +5,13 @@ checked is that each method is what it says (its prompt, its trainable share, it
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from rich.console import Console
 
-from adaptlab.study.config import load_study
+from adaptlab.errors import UserError
+from adaptlab.study.config import DOMAIN_FILES, load_study
 from adaptlab.study.runner import run_study
 from adaptlab.study.settings import METHOD_SETTINGS
 
@@ -80,3 +82,31 @@ def test_a_rerun_skips_every_strategy_already_measured(study, tmp_path):
     assert log.read_text().count("done in an earlier run") == len(results)
     saved = json.loads((out / "results.json").read_text())
     assert [r["measures"]["knowledge_em"] for r in saved] == [r["measures"]["knowledge_em"] for r in again]
+
+
+def test_a_local_base_and_a_domain_folder_of_ones_own(study, tmp_path):
+    out, _ = study
+    workspace = out / "workspace"
+    base = next(workspace.glob("base-*")) / "run"
+    synthetic = next(p for p in workspace.glob("domain-*") if (p / "synth.json").is_file())
+    folder = tmp_path / "legal"
+    shutil.copytree(synthetic / "docs", folder / "docs")
+    for name in DOMAIN_FILES:
+        shutil.copy(synthetic / name, folder / name)
+    (tmp_path / "study.yaml").write_text(f"""
+base: {{run: {base}}}
+domain: {{folder: {folder}}}
+eval: {{questions: 3, instructions: 2, latency_requests: 1, bpb_documents: 2}}
+strategies:
+  - {{name: zero_shot, method: zero_shot}}
+  - {{name: lora, method: lora, settings: {{steps: 2, batch_size: 2}}}}
+costs: {{reference: zero_shot}}
+""")
+    config, settings = load_study(tmp_path / "study.yaml")
+    results = run_study(config, settings, tmp_path / "out", Console(file=open(tmp_path / "log", "w")))
+    assert [r["status"] for r in results] == ["done", "done"]
+    assert results[0]["measures"]["domain_bpb"] > 0 and results[1]["measures"]["trainable_parameters"] > 0
+
+    (folder / "qa_eval.jsonl").unlink()
+    with pytest.raises(UserError, match=f"{folder}: a domain folder needs docs/ and .*; missing: qa_eval.jsonl"):
+        load_study(tmp_path / "study.yaml")  # before anything runs

@@ -114,8 +114,17 @@ def check_strategies(config: StudyConfig, source: str) -> dict[str, BaseModel]:
     return settings
 
 
+def check_domain_folder(folder: Path) -> None:
+    missing = [name for name in ("docs", *DOMAIN_FILES) if not (folder / name).exists()]
+    if missing:
+        raise UserError(f"{folder}: a domain folder needs docs/ and {', '.join(DOMAIN_FILES)}; "
+                        f"missing: {', '.join(missing)}")
+
+
 def load_study(path: Path | None) -> tuple[StudyConfig, dict[str, BaseModel]]:
     """The study in `path` (None: the default study), checked whole before anything runs."""
     source = str(path) if path else "default study"
     config = validate(StudyConfig, read_yaml(path) if path else {}, source)
+    if config.domain.folder is not None:
+        check_domain_folder(config.domain.folder)
     return config, check_strategies(config, source)

@@ -22,8 +22,7 @@ from typing import Any
 from rich.console import Console
 
 from adaptlab.corpus.documents import write_jsonl
-from adaptlab.errors import UserError
-from adaptlab.study.config import DOMAIN_FILES, BaseSpec, DomainSpec, TrainedBase
+from adaptlab.study.config import BaseSpec, DomainSpec, TrainedBase, check_domain_folder
 
 BASE_TRAIN = {"lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 50, "eval_every": 250,
               "eval_batches": 16, "checkpoint_every": 250, "log_every": 10, "seed": 1337}
@@ -113,10 +112,7 @@ def _pretrain_base(general: Path, trained: TrainedBase, out: Path) -> None:
 def _domain(root: Path, spec: DomainSpec, console: Console) -> tuple[Path, str]:
     if spec.folder is not None:
         folder = spec.folder
-        missing = [name for name in ("docs", *DOMAIN_FILES) if not (folder / name).exists()]
-        if missing:
-            raise UserError(f"{folder}: a domain folder needs docs/ and {', '.join(DOMAIN_FILES)}; "
-                            f"missing: {', '.join(missing)}")
+        check_domain_folder(folder)
         files = sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
                        for p in folder.rglob("*") if p.is_file())
         return folder, digest([str(folder.resolve()), files])
