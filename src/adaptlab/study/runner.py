@@ -131,7 +131,6 @@ def run_study(config: StudyConfig, settings: dict[str, BaseModel], out: Path, co
 def rerender(out: Path) -> tuple[Path, Path]:
     """The report again from the results and settings a run saved in `out`."""
     from adaptlab.errors import UserError
-    from adaptlab.study.config import StudyConfig
     from adaptlab.study.report import write_report
 
     results, config = read_json(out / RESULTS), read_json(out / CONFIG)
