@@ -118,17 +118,23 @@ def _with_adapter(kind: str, base: PreTrainedModel, adapter_dir: Path) -> torch.
     return model.eval()
 
 
+def is_span_reader(config: Any) -> bool:
+    """An encoder with a question-answering head: it points at answers rather than writing them."""
+    return any(a.endswith("ForQuestionAnswering") for a in (getattr(config, "architectures", None) or []))
+
+
 def family_from_config(config: Any) -> Family:
     if getattr(config, "is_encoder_decoder", False):
         return "encoder-decoder"
-    if any(a.endswith("ForMaskedLM") for a in (getattr(config, "architectures", None) or [])):
+    if is_span_reader(config) or any(a.endswith("ForMaskedLM") for a in (getattr(config, "architectures", None) or [])):
         return "encoder"
     return "decoder"
 
 
 def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Model and tokenizer from a run folder or a local Hugging Face checkpoint folder (no hub)."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForQuestionAnswering,
+                              AutoModelForSeq2SeqLM, AutoTokenizer)
 
     manifest = read_manifest(Path(path)) if Path(path).is_dir() else None
     if manifest is not None and manifest["kind"] != "hf":
@@ -148,6 +154,8 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     family = family_from_config(config)
     auto = {"decoder": AutoModelForCausalLM, "encoder": AutoModelForMaskedLM,
             "encoder-decoder": AutoModelForSeq2SeqLM}[family]
+    if is_span_reader(config):
+        auto = AutoModelForQuestionAnswering
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     except (OSError, ValueError) as exc:

@@ -89,3 +89,29 @@ def test_reader_recipe_ask_and_exact_match(tmp_path, shards_dir, small_domain, r
     assert "extractive RAG" in out
     out = _ok("ask", str(real_index), str(reader), "Who holds the development rights to Blolelquor?", "--extractive")
     assert out.strip().splitlines()[-1] == citations
+
+
+def test_extractive_reader_recipe_through_the_cli(monkeypatch, capsys, tmp_path, shards_dir, small_domain, real_index):
+    """An encoder base: reader data sized by its context, `finetune --sft` makes it an extractive reader,
+    which `rag eval` and `rag ask` load as such; without passages it has nothing to point at."""
+    base = tmp_path / "encoder"
+    pretrain(tiny_config(shards_dir, base, family="encoder", steps=2, model={"max_seq_len": 512}), progress=False)
+    data = tmp_path / "reader.jsonl"
+    _ok("reader-data", str(real_index), str(small_domain / "qa_train.jsonl"), "--base", str(base), "--out", str(data))
+    reader = tmp_path / "reader"
+    result = CliRunner().invoke(cli.app, ["finetune", "--base", str(base), "--sft", str(data), "--out", str(reader),
+                                          "--steps", "2", "--eval-every", "2", "--seq-len", "512", "--batch-size", "2"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "val_loss" in result.output and "perplexity" not in result.output
+    out = _ok("eval", str(real_index), str(small_domain / "qa_eval.jsonl"), "--mode", "hybrid", "--reader", str(reader))
+    assert "exact match on" in out and out.strip().endswith("without retrieval 0.000")
+    out = _ok("ask", str(real_index), str(reader), "Who holds the development rights to Blolelquor?")
+    answer, citations = out.strip().splitlines()[-2:]
+    assert citations.startswith("citations: ") and "docs/compound-0000.txt" in citations
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "Alpha is 10 mg.\n\nQuestion: What is Alpha?\nAnswer:", "response": "7 mg"})
+                   + "\n" + json.dumps({"prompt": "Beta is 2 mg. Question: Beta?", "response": "2 mg"}) + "\n")
+    line = cli_error(cli.app, ["finetune", "--base", str(base), "--sft", str(bad), "--out", str(tmp_path / "x"),
+                               "--steps", "1"], monkeypatch, capsys)
+    assert f"{bad}: response '7 mg' is not written in its prompt" in line
+    assert not (tmp_path / "x" / "model").exists()

@@ -106,12 +106,12 @@ def evaluate(
         table.add_row(m, *(f"{v:.3f}" for v in metrics.values()))
     out.print(table)
     if reader is not None:
-        from adaptlab.lm import HFCausalLM
         from adaptlab.retrieval.rag import RagLM
         from adaptlab.retrieval.reader import ClosedBookLM, exact_match, read_qa
+        from adaptlab.retrieval.span_reader import load_reader
 
         records = read_qa(queries)
-        model = HFCausalLM.from_path(reader)
+        model = load_reader(reader)
         rag = RagLM(model, searcher, k=k, extractive=extractive, sentences=sentences)
         with_rag = exact_match(rag, records)["exact_match"]
         closed = exact_match(ClosedBookLM(model), records)["exact_match"]
@@ -123,7 +123,8 @@ def evaluate(
 @rag_app.command("ask")
 def ask(
     index_dir: Annotated[Path, typer.Argument(help="An index folder (from `adaptlab rag index`).")],
-    run: Annotated[Path, typer.Argument(help="The reader: a run or model folder.")],
+    run: Annotated[Path, typer.Argument(help="The reader: a run or model folder (a decoder, or an extractive "
+                                             "reader: an encoder fine-tuned with --sft).")],
     question: Annotated[str, typer.Argument(help="The question.")],
     k: Annotated[int, typer.Option("--k", min=1, help="Passages to retrieve (those that fit are used).")] = 5,
     mode: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
@@ -131,11 +132,11 @@ def ask(
     sentences: Annotated[Optional[int], typer.Option(min=1, help=SENTENCES_HELP)] = None,
 ) -> None:
     """Answer a question from retrieved passages; print the answer and its citations."""
-    from adaptlab.lm import HFCausalLM
     from adaptlab.retrieval.rag import RagLM
     from adaptlab.retrieval.search import open_searcher
+    from adaptlab.retrieval.span_reader import load_reader
 
-    answer = RagLM(HFCausalLM.from_path(run), open_searcher(index_dir), k=k, mode=mode,
+    answer = RagLM(load_reader(run), open_searcher(index_dir), k=k, mode=mode,
                    extractive=extractive, sentences=sentences).answer(question)
     out.print(escape(answer.text.strip()), highlight=False)
     out.print(f"citations: {escape(', '.join(answer.citations) or '(none)')}", highlight=False)

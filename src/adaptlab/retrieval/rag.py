@@ -25,8 +25,9 @@ from adaptlab.retrieval.search import MODES, Hit, Searcher
 
 DEFAULT_GEN_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": 32}
 
+_QUESTION = "Question: "
 _PROMPT = jinja2.Environment(keep_trailing_newline=True, autoescape=False).from_string(
-    "{% for p in passages %}[{{ p.doc_id }}] {{ p.text }}\n\n{% endfor %}Question: {{ question }}\nAnswer:"
+    "{% for p in passages %}[{{ p.doc_id }}] {{ p.text }}\n\n{% endfor %}" + _QUESTION + "{{ question }}\nAnswer:"
 )
 
 
@@ -59,6 +60,13 @@ class Reader(Protocol):
 def format_rag_prompt(passages: Sequence[Passage], question: str) -> str:
     """Each passage as `[doc_id] text` and a blank line, best first; then `Question: ...` and `Answer:`."""
     return _PROMPT.render(passages=passages, question=question.strip())
+
+
+def passages_end(prompt: str) -> int:
+    """Where the question of a `format_rag_prompt` prompt begins: the text before it is the passages
+    (none in a closed-book prompt); a prompt without a question is all material."""
+    at = prompt.rfind(_QUESTION)
+    return len(prompt) if at < 0 else at
 
 
 @dataclass(frozen=True)

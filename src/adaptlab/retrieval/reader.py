@@ -39,6 +39,7 @@ from adaptlab.retrieval.index import TextEmbedder, sync_index
 from adaptlab.retrieval.metrics import doc_id_matcher
 from adaptlab.retrieval.rag import Passage, Reader, RagLM, format_rag_prompt
 from adaptlab.retrieval.search import Hit, open_searcher
+from adaptlab.runs import load_model
 
 ANSWER_TOKENS = 32  # room kept for the answer when fitting passages
 GEN_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": ANSWER_TOKENS}
@@ -142,12 +143,16 @@ def practice_examples(reader: Reader, n_domains: int, work: Path, embedder: Text
     return examples
 
 
-def future_reader(base: Path) -> HFCausalLM:
-    """The base as the reader it will become: fine-tuned on conversations, so asked through its chat
-    template, whose tokens count against the passages' budget."""
-    lm = HFCausalLM.from_path(base)
-    lm.chat = True
-    return lm
+def future_reader(base: Path) -> Reader:
+    """The base as the reader it will become: a decoder is fine-tuned on conversations, so asked through its
+    chat template, whose tokens count against the passages' budget; an encoder becomes an extractive reader
+    (`span_reader`), given the prompt as it is."""
+    from adaptlab.retrieval.span_reader import SpanReader
+
+    loaded = load_model(base)
+    if loaded.family == "encoder":
+        return SpanReader(loaded.model, loaded.tokenizer)
+    return HFCausalLM(loaded.model, loaded.tokenizer, chat=True)
 
 
 def exact_match(lm: LM, records: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -46,6 +46,8 @@ def initial_model(cfg: PretrainConfig, meta: dict[str, Any] | None) -> Start:
         raise UserError(f"{cfg.data} was encoded with a {meta['vocab_size']}-token tokenizer but base {cfg.base} has "
                         f"{len(loaded.tokenizer)} tokens; encode the corpus with the base's tokenizer")
     model = loaded.model.train()
+    if cfg.sft is not None and loaded.family == "encoder":
+        model = _extractive_reader(cfg, loaded.path)
     if cfg.adapter is not None and cfg.adapter.method == "qlora":
         if loaded.family != "decoder":
             raise UserError(f"QLoRA here trains causal LMs; base {cfg.base} is {loaded.family}")
@@ -58,3 +60,19 @@ def initial_model(cfg: PretrainConfig, meta: dict[str, Any] | None) -> Start:
         model.set_active(cfg.bottleneck.name)
     context = None if loaded.family == "encoder-decoder" else getattr(loaded.model.config, "max_position_embeddings", None)
     return Start(model, loaded.tokenizer, loaded.family, context, loaded.path.resolve())
+
+
+def _extractive_reader(cfg: PretrainConfig, model_dir: Path) -> torch.nn.Module:
+    """An encoder with a question-answering head (start/end of a span) over the base's weights; the head
+    is fresh unless the base already is a reader."""
+    from transformers import AutoModelForQuestionAnswering
+    from transformers.utils import logging as hf_logging
+
+    if cfg.adapter is not None or cfg.bottleneck is not None:
+        raise UserError("an extractive reader (SFT of an encoder) trains all its weights; drop the adapter method")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the masked-LM head dropped and the fresh span head are the point
+    try:
+        return AutoModelForQuestionAnswering.from_pretrained(model_dir, local_files_only=True).train()
+    finally:
+        hf_logging.set_verbosity(verbosity)

@@ -29,9 +29,10 @@ from adaptlab.train.initial import initial_model
 from adaptlab.train.distributed import DistEnv, all_reduce_sum, init_distributed, shutdown, wrap_model
 from adaptlab.train.metrics import MetricsLog, loss_metrics, plot_loss_curves
 from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
-from adaptlab.train.objectives import Objective, objective_for
+from adaptlab.train.objectives import Objective, SpanExtraction, objective_for
 from adaptlab.train.schedule import lr_at
 from adaptlab.train.sft_data import PackedExamples, ensure_chat_template, split_examples
+from adaptlab.train.span_data import SpanExamples
 from adaptlab.train.settings import PretrainConfig
 
 console = Console(stderr=True)
@@ -144,7 +145,8 @@ class Trainer:
         if start.context is not None and self.tc.seq_len > start.context:
             raise UserError(f"train.seq_len {self.tc.seq_len} exceeds the model's context of {start.context} tokens "
                             "(model.max_seq_len)")
-        self.objective: Objective = objective_for(
+        self.extractive = cfg.sft is not None and self.family == "encoder"
+        self.objective: Objective | SpanExtraction = SpanExtraction() if self.extractive else objective_for(
             self.family, self.tokenizer, self.model, mlm_probability=self.tc.mlm_probability,
             noise_density=self.tc.noise_density, mean_span_length=self.tc.mean_span_length)
         self.train_batch, self.val_batch = self._data_sources()
@@ -174,10 +176,15 @@ class Trainer:
         """Functions (rows, generator) -> batch for training and validation."""
         cfg = self.cfg
         if cfg.sft is not None:
-            if self.family != "decoder":
-                raise UserError(f"supervised fine-tuning needs a decoder; base {cfg.base} is {self.family}")
-            ensure_chat_template(self.tokenizer)
             train, val = split_examples(cfg.sft, self.tc.seed)
+            if self.extractive:
+                held = cfg.sft.validation_file or cfg.sft.train_file
+                return (SpanExamples(train, self.tokenizer, self.tc.seq_len, str(cfg.sft.train_file)).sample,
+                        SpanExamples(val, self.tokenizer, self.tc.seq_len, str(held)).sample)
+            if self.family != "decoder":
+                raise UserError(f"supervised fine-tuning needs a decoder (or an encoder, which learns to point at "
+                                f"its answer); base {cfg.base} is {self.family}")
+            ensure_chat_template(self.tokenizer)
             sources = [PackedExamples(part, self.tokenizer, self.tc.seq_len, cfg.sft.pack) for part in (train, val)]
             return sources[0].sample, sources[1].sample
         window = self.objective.window_length(self.tc.seq_len)
@@ -350,7 +357,8 @@ class Trainer:
 
     def _after_eval(self, train_loss: float) -> str | None:
         val_loss = self.evaluate()
-        metrics = {f"val_{k}": v for k, v in loss_metrics(val_loss, self.val_tokens_per_byte).items()}
+        metrics = {f"val_{k}": v for k, v in loss_metrics(val_loss, self.val_tokens_per_byte,
+                                                                  perplexity=not self.extractive).items()}
         entry = {"step": self.step, "train_loss": train_loss, **metrics}
         self.history.append(entry)
         self._record(entry)
@@ -391,7 +399,7 @@ class Trainer:
         quantized = self.cfg.adapter is not None and self.cfg.adapter.method == "qlora"
         write_run_manifest(self.run_dir, family=self.family, model="model", kind=kind,
                            base=self.base_dir if kind != "hf" else None, base_quantization="nf4" if quantized else None,
-                           chat=self.cfg.sft is not None)
+                           chat=self.cfg.sft is not None and not self.extractive)
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
         write_cost(self.run_dir, self._cost(train_seconds, out))

@@ -10,9 +10,9 @@ from typing import Any
 LN2 = math.log(2)
 
 
-def loss_metrics(loss: float, tokens_per_byte: float | None) -> dict[str, float]:
-    """Loss, perplexity and (for a causal LM with known bytes) bits per byte."""
-    out = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+def loss_metrics(loss: float, tokens_per_byte: float | None, perplexity: bool = True) -> dict[str, float]:
+    """Loss, perplexity (of a language model's loss) and (for a causal LM with known bytes) bits per byte."""
+    out = {"loss": loss, **({"perplexity": math.exp(min(loss, 50.0))} if perplexity else {})}
     if tokens_per_byte is not None:
         out["bits_per_byte"] = loss / LN2 * tokens_per_byte
     return out

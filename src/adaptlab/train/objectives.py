@@ -133,6 +133,17 @@ class SpanCorruption:
         return model(**batch, use_cache=False).loss
 
 
+@dataclass
+class SpanExtraction:
+    """Extractive fine-tuning of an encoder (`train.span_data`): cross-entropy of the answer's start
+    and end token, as the question-answering head computes it. It reads SFT examples, never shards."""
+
+    name: str = "span_extraction"
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return model(**batch).loss
+
+
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
