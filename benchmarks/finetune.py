@@ -81,13 +81,14 @@ def adaptlab(*args: str) -> None:
 
 
 def build_base(work: Path, steps: int, seq_len: int, size: str = "1m", batch_size: int | None = None,
-               lr: str = "2e-3") -> Path:
+               lr: str = "2e-3", family: str = "decoder") -> Path:
     """The quickstart's recipe with a longer context (by default the same tokens per step)."""
     corpus = work / "general"
     write_general_corpus(corpus)
     tokenizer = train_tokenizer(iter_corpus_texts(corpus), "bpe", 2048, work / "tokenizer", show_progress=False)
     encode_corpus(corpus, tokenizer, work / "general-shards", progress=False)
-    adaptlab("pretrain", "--data", str(work / "general-shards"), "--out", str(work / "base"), "--size", size,
+    adaptlab("pretrain", "--data", str(work / "general-shards"), "--out", str(work / "base"), "--family", family,
+             "--size", size,
              "--steps", str(steps), "--eval-every", str(steps), "--lr", lr, "--seq-len", str(seq_len),
              "--batch-size", str(batch_size or max(1, TOKENS_PER_STEP // seq_len)), "--warmup-steps", "20")
     return work / "base"

@@ -26,10 +26,14 @@ What it does
        retrieved sentences closest to each question (RagLM's contextual compression), which fit
        a shorter `--reader-seq-len`. The defaults are sized for a GPU (minutes there, hours on
        2 CPU cores); `--reader-size 1m --reader-steps 600 --reader-practice 2` is a CPU smoke run.
+       `--reader-family encoder` pretrains a BERT-style base instead (masked LM, `--reader-base-steps`)
+       and fine-tunes it on the same data as an extractive reader (adaptlab.retrieval.span_reader):
+       it points at the answer's span in the passages, so there is one exact-match line, not two.
 
 Usage (from the repo root)
     .venv/bin/python benchmarks/rag.py [--sizes 10000,100000] [--tiled-sizes ...] [--reader-base RUN]
-        [--reader-size 10m] [--reader-steps 2500] [--reader-practice 16] [--reader-k 5] [--reader-sentences N]
+        [--reader-family decoder|encoder] [--reader-size 10m] [--reader-base-steps 1500] [--reader-steps 2500]
+        [--reader-practice 16] [--reader-k 5] [--reader-sentences N]
         [--reader-seq-len 512] [--skip-reader] [--workdir DIR]
 Figures are printed, never asserted.
 """
@@ -54,13 +58,13 @@ from adaptlab.corpus.synth import generate, synthesize
 from adaptlab.retrieval.chunking import ChunkSettings, chunk_text, hf_token_spans
 from adaptlab.retrieval.embeddings import default_embedder
 from adaptlab.retrieval.index import TextEmbedder, sync_index
-from adaptlab.lm import HFCausalLM
 from adaptlab.retrieval.metrics import LabeledQuery, doc_id_matcher, evaluate_retrieval, read_labeled_queries
 from adaptlab.retrieval.rag import RagLM
 from adaptlab.retrieval.reader import (GEN_KWARGS, ClosedBookLM, exact_match, future_reader, practice_examples,
                                        read_qa, reader_examples, same_answer)
 from adaptlab.retrieval.search import MODES, Searcher, open_searcher
 from adaptlab.retrieval.sources import read_corpus
+from adaptlab.retrieval.span_reader import SpanReader, load_reader
 
 console = Console(width=140)
 SCALE_COMPOUNDS = 400
@@ -176,13 +180,14 @@ def scale(workdir: Path, sizes: list[int], tiled: set[int], chunking: ChunkSetti
 # --- RAG exact match with a reader model --------------------------------------------------------
 
 
-def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int, seq_len: int, practice: int, k: int,
-           sentences: int | None) -> None:
+def reader(work: Path, base: Path | None, family: str, size: str, base_steps: int, steps: int, batch_size: int,
+           seq_len: int, practice: int, k: int, sentences: int | None) -> None:
     """Train a reader on qa_train (and `practice` fresh domains) with retrieved passages; exact
     match on qa_eval with and without RAG."""
     from finetune import SFT_WARMUP, adaptlab, build_base
 
-    base = base or build_base(work / "reader-base", 1500, 512, size, batch_size=16, lr="1e-3")
+    base = base or build_base(work / f"reader-base-{family}", base_steps, 512, size, batch_size=16, lr="1e-3",
+                              family=family)
     searcher = open_searcher(work / "quality", default_embedder())
     rag = RagLM(future_reader(base), searcher, k=k, sentences=sentences)
     train = read_qa(work / "synth" / "qa_train.jsonl", ("question", "answer", "doc_id"))
@@ -193,19 +198,22 @@ def reader(work: Path, base: Path | None, size: str, steps: int, batch_size: int
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "reader.jsonl"), "--steps", str(steps),
              "--eval-every", str(steps), "--seq-len", str(seq_len), *SFT_WARMUP, "--batch-size", str(batch_size),
              "--lr", "1e-3", "--out", str(work / "reader"))
-    model = HFCausalLM.from_path(work / "reader")
+    model = load_reader(work / "reader")
     questions = read_qa(work / "synth" / "qa_eval.jsonl", ("question", "answer", "doc_id"))
     match = doc_id_matcher(searcher.index.hashes)
     n = len(questions)
     shown = f"the {sentences} retrieved sentences closest to the question" if sentences else f"top-{k} passages"
     console.print(f"reader: {len(examples)} training examples ({practice} practice domains), {steps} SFT steps of "
                   f"{batch_size} x {seq_len} tokens; shown {shown}; on {n} held-out questions:")
-    for extractive in (False, True):
+    extractive_reader = isinstance(model, SpanReader)  # it only ever points at spans
+    for extractive in (True,) if extractive_reader else (False, True):
         rag = RagLM(model, searcher, k=k, extractive=extractive, sentences=sentences)
         answers = rag.answers([q["question"] for q in questions], GEN_KWARGS)
         em = sum(same_answer(a.text, q["answer"]) for a, q in zip(answers, questions))
         cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
-        console.print(f"  {'extractive RAG (copy-constrained)' if extractive else 'RAG (free generation)'}: exact "
+        how = "extractive reader" if extractive_reader else \
+            "extractive RAG (copy-constrained)" if extractive else "RAG (free generation)"
+        console.print(f"  {how}: exact "
                       f"match {em / n:.3f} (gold document cited {cited / n:.3f})")
         for q, a in list(zip(questions, answers))[:3]:
             console.print(f"    {q['question']} -> {a.text.strip()!r} (reference {q['answer']!r})")
@@ -222,7 +230,11 @@ def main(
     queries: Annotated[int, typer.Option(help="Questions timed one at a time at each size.")] = 150,
     skip_quality: Annotated[bool, typer.Option("--skip-quality")] = False,
     reader_base: Annotated[Path | None, typer.Option(help="Base of the reader (default: one pretrained here).")] = None,
+    reader_family: Annotated[str, typer.Option(help="decoder (a generative reader) or encoder (an extractive one), "
+                                                    "when the base is pretrained here.")] = "decoder",
     reader_size: Annotated[str, typer.Option(help="Preset of the reader's base, when pretrained here.")] = "10m",
+    reader_base_steps: Annotated[int, typer.Option(help="Pretraining steps of the base, when pretrained here.")]
+    = 1500,
     reader_steps: Annotated[int, typer.Option(help="SFT steps of the reader.")] = 2500,
     reader_batch_size: Annotated[int, typer.Option(help="Reader SFT sequences per step.")] = 32,
     reader_practice: Annotated[int, typer.Option(help="Fresh synthetic domains of reading practice.")] = 16,
@@ -239,8 +251,8 @@ def main(
         if not skip_quality:
             quality(work, chunking)
             if not skip_reader:
-                reader(work, reader_base, reader_size, reader_steps, reader_batch_size, reader_seq_len, reader_practice,
-                       reader_k, reader_sentences)
+                reader(work, reader_base, reader_family, reader_size, reader_base_steps, reader_steps,
+                       reader_batch_size, reader_seq_len, reader_practice, reader_k, reader_sentences)
         real = [int(s) for s in sizes.split(",") if s]
         tiled = {int(s) for s in tiled_sizes.split(",") if s}
         if real or tiled:

@@ -60,3 +60,13 @@ def test_spans_start_and_end_at_word_boundaries():
     assert not source.continues("enzyme.Given")  # no span across two sources
     assert source.ends("Largusase") and source.ends("462 mg") and source.ends("an enzyme.")
     assert not source.ends("Largusa") and not source.ends("46") and not source.ends("")
+
+
+def test_joined_codes_and_decimals_are_one_word():
+    from adaptlab.engine.copying import word_ends_at, word_starts_at
+
+    text = "Band 15q17.3 of KSD-31*7, at 22.6 hours."
+    assert word_ends_at(text, text.index(" of")) and not word_ends_at(text, text.index(".3"))
+    assert not word_ends_at(text, text.index("-31")) and word_ends_at(text, text.index(", at"))
+    assert not word_starts_at(text, text.index("31*7")) and not word_starts_at(text, text.index("6 hours"))
+    assert word_starts_at(text, text.index("KSD")) and word_ends_at(text, len(text) - 1)  # a final period ends

@@ -13,7 +13,7 @@ import torch
 from adaptlab.errors import UserError
 from adaptlab.lm import HFCausalLM
 from adaptlab.retrieval.rag import format_rag_prompt, passages_end
-from adaptlab.retrieval.span_reader import SpanReader, best_span, load_reader
+from adaptlab.retrieval.span_reader import SpanReader, best_span, load_reader, span_bounds
 from adaptlab.tokenization.train import load_tokenizer
 from adaptlab.train.span_data import span_example
 from helpers import TINY_TRAIN, one_torch_thread, tiny_config
@@ -79,13 +79,38 @@ def test_the_target_is_the_responses_first_occurrence_and_a_long_prompt_keeps_it
         span_example(tok, prompt, "10 mg", seq_len=8)
 
 
-def test_the_best_span_is_within_the_allowed_tokens_and_the_length_limit():
+def test_the_best_span_starts_and_ends_on_allowed_tokens_within_the_length_limit():
     start, end = torch.tensor([0.0, 5.0, 0.0, 9.0]), torch.tensor([0.0, 0.0, 6.0, 8.0])
-    allowed = torch.tensor([True, True, True, False])
-    assert best_span(start, end, allowed, longest=4) == (1, 2)
-    assert best_span(start, end, allowed, longest=1) == (2, 2)
-    assert best_span(start, end, torch.tensor([True] * 4), longest=4) == (3, 3)
-    assert best_span(start, end, torch.zeros(4, dtype=torch.bool), longest=4) is None
+    every = torch.tensor([True] * 4)
+    passages = torch.tensor([True, True, True, False])
+    assert best_span(start, end, passages, passages, longest=4) == (1, 2)
+    assert best_span(start, end, passages, passages, longest=1) == (2, 2)
+    assert best_span(start, end, every, every, longest=4) == (3, 3)
+    assert best_span(start, end, torch.tensor([True, False, True, False]), every, longest=4) == (0, 3)
+    assert best_span(start, end, every, torch.tensor([False, True, False, False]), longest=4) == (1, 1)
+    assert best_span(start, end, torch.zeros(4, dtype=torch.bool), every, longest=4) is None
+
+
+def test_answers_start_and_end_at_word_boundaries_inside_the_passages(tokenizer_dir):
+    tok = load_tokenizer(tokenizer_dir)
+    prompt = format_rag_prompt([hit("d", "Zikmina Laboratories holds KSD-31*7.")], "Who holds it?")
+    enc = tok(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = enc["offset_mapping"]
+    starts, ends = span_bounds(prompt, offsets, len(offsets) + 2)
+    assert len(starts) == len(offsets) + 2 and not starts[-2:].any() and not ends[-2:].any()  # padding
+    pieces = [prompt[a:b] for a, b in offsets]
+    firsts = [a + len(p) - len(p.lstrip()) for (a, _), p in zip(offsets, pieces)]
+    finished = {prompt[: offsets[i][1]].split()[-1] for i in range(len(offsets)) if ends[i]}
+    word_tokens = {f: i for i, f in enumerate(firsts) if pieces[i].strip()}
+    assert starts[word_tokens[prompt.index("Zikmina")]] and starts[word_tokens[prompt.index("KSD")]]
+    for i, (a, b) in enumerate(offsets):
+        if starts[i]:  # no span starts inside a word
+            assert firsts[i] == 0 or not prompt[firsts[i] - 1].isalnum()
+        if ends[i]:
+            assert b == len(prompt) or not prompt[b].isalnum()
+        if b > passages_end(prompt):
+            assert not starts[i] and not ends[i]
+    assert "Laboratories" in finished and "KSD-31*7" in finished and "KSD" not in finished  # a code is one word
 
 
 def test_the_passages_end_where_the_question_begins():

@@ -25,6 +25,24 @@ def _spaced(text: str) -> str:
     return _BLANKS.sub(" ", text)
 
 
+_JOINERS = ".,-*/:"  # inside a word when between letters or digits: 22.6, KSD-31*7, 15q17.3
+
+
+def _joined(text: str, i: int) -> bool:
+    """Whether text[i] is a joiner with a letter or digit on both sides."""
+    return 0 < i < len(text) - 1 and text[i] in _JOINERS and text[i - 1].isalnum() and text[i + 1].isalnum()
+
+
+def word_starts_at(text: str, i: int) -> bool:
+    """Whether a span of `text` starting at `i` starts at a word's start (cuts no word)."""
+    return i == 0 or not (text[i - 1].isalnum() or _joined(text, i - 1))
+
+
+def word_ends_at(text: str, i: int) -> bool:
+    """Whether a span of `text` ending before `i` ends at a word's end (cuts no word)."""
+    return i == len(text) or not (text[i].isalnum() or _joined(text, i))
+
+
 @lru_cache(maxsize=4)
 def _vocabulary(tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
     """Each token's text, decoded once per tokenizer rather than once per request."""
@@ -37,17 +55,11 @@ class _Source:
     def __init__(self, texts: Sequence[str]):
         self.text = "\0".join(_spaced(t) for t in texts)
 
-    def _word_at(self, i: int) -> bool:
-        return i == 0 or not self.text[i - 1].isalnum()
-
-    def _word_ends(self, i: int) -> bool:
-        return i == len(self.text) or not self.text[i].isalnum()
-
     def occurrences(self, span: str) -> Iterator[int]:
         """Where `span` (not empty) starts at a word's start."""
         i = self.text.find(span)
         while i >= 0:
-            if self._word_at(i):
+            if word_starts_at(self.text, i):
                 yield i
             i = self.text.find(span, i + 1)
 
@@ -56,7 +68,7 @@ class _Source:
 
     def ends(self, span: str) -> bool:
         """Whether `span` is whole words of the source: stopping after it cuts no word."""
-        return bool(span) and any(self._word_ends(i + len(span)) for i in self.occurrences(span))
+        return bool(span) and any(word_ends_at(self.text, i + len(span)) for i in self.occurrences(span))
 
 
 class CopyConstraint(LogitsProcessor):

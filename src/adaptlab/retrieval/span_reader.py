@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from adaptlab.engine.copying import word_ends_at, word_starts_at
 from adaptlab.engine.generate import cut_at_stop
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, HFCausalLM, settings_from_gen_kwargs
@@ -77,22 +78,35 @@ class SpanReader(LM):
         answers = []
         for i, ((prompt, gen_kwargs), (_, offsets)) in enumerate(zip(batch, rows)):
             settings = settings_from_gen_kwargs(gen_kwargs)
-            end = passages_end(prompt)
-            allowed = torch.tensor([b <= end for _, b in offsets] + [False] * (width - len(offsets)))
-            span = best_span(out.start_logits[i].cpu(), out.end_logits[i].cpu(), allowed, settings.max_new_tokens)
+            starts, ends = span_bounds(prompt, offsets, width)
+            span = best_span(out.start_logits[i].cpu(), out.end_logits[i].cpu(), starts, ends, settings.max_new_tokens)
             text = "" if span is None else prompt[offsets[span[0]][0] : offsets[span[1]][1]]
             answers.append(cut_at_stop(text.strip(), settings.stop).strip())
         return answers
 
 
-def best_span(start: torch.Tensor, end: torch.Tensor, allowed: torch.Tensor, longest: int) -> tuple[int, int] | None:
-    """The (first, last) token of the highest start + end score among spans of allowed tokens at most
-    `longest` long; None when no token is allowed."""
-    if not allowed.any():
-        return None
+def span_bounds(prompt: str, offsets: Sequence[tuple[int, int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which tokens may start and which may end an answer: tokens of the passages, the first at a word's
+    start and the last at a word's end (as copy-constrained decoding has it); padded to `width`."""
+    limit = passages_end(prompt)
+    starts, ends = torch.zeros(width, dtype=torch.bool), torch.zeros(width, dtype=torch.bool)
+    for i, (a, b) in enumerate(offsets):
+        if b > limit or not prompt[a:b].strip():
+            continue
+        first = a + len(prompt[a:b]) - len(prompt[a:b].lstrip())  # a byte-level token may carry the space before
+        starts[i], ends[i] = word_starts_at(prompt, first), word_ends_at(prompt, b)
+    return starts, ends
+
+
+def best_span(start: torch.Tensor, end: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
+              longest: int) -> tuple[int, int] | None:
+    """The (first, last) token of the highest start + end score among spans at most `longest` tokens long
+    that begin on a `starts` token and finish on an `ends` one; None when there is none."""
     positions = torch.arange(len(start))
     length = positions[None, :] - positions[:, None]
-    ok = (length >= 0) & (length < longest) & allowed[:, None] & allowed[None, :]
+    ok = (length >= 0) & (length < longest) & starts[:, None] & ends[None, :]
+    if not ok.any():
+        return None
     scores = (start[:, None] + end[None, :]).masked_fill(~ok, float("-inf"))
     first, last = divmod(int(scores.argmax()), len(start))
     return first, last
