@@ -139,7 +139,9 @@ def train(
     alpha: Annotated[Optional[float], typer.Option(help="LoRA/DoRA alpha.")] = None,
     target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names to adapt.")] = None,
     virtual_tokens: Annotated[Optional[int], typer.Option(help="Prefix/prompt tuning length.")] = None,
-    sft: Annotated[Optional[Path], typer.Option(help="Instruction JSONL (prompt/response or messages): SFT.")] = None,
+    sft: Annotated[Optional[Path], typer.Option(help="Instruction JSONL (prompt/response or messages): SFT. On an "
+                                                     "encoder base: an extractive reader, which learns to point at "
+                                                     "each response in its prompt.")] = None,
     family: Annotated[Optional[str], typer.Option(help="decoder, encoder or encoder-decoder.")] = None,
     size: Annotated[Optional[str], typer.Option(help="Preset: 1m, 10m, 30m or 100m.")] = None,
     steps: Optional[int] = None,

@@ -72,7 +72,8 @@ class PretrainConfig(BaseModel):
     base: Path | None = Field(default=None, description="run or checkpoint folder to start from (else from scratch)")
     adapter: AdapterSettings | None = Field(default=None, description="train a peft adapter on the frozen base")
     bottleneck: BottleneckSettings | None = Field(default=None, description="train a bottleneck adapter instead")
-    sft: SFTSettings | None = Field(default=None, description="supervised fine-tuning data instead of shards")
+    sft: SFTSettings | None = Field(default=None, description="supervised fine-tuning data instead of shards "
+                                                              "(an encoder base learns to extract each response)")
 
     @model_validator(mode="after")
     def _one_kind_of_data(self) -> PretrainConfig:
