@@ -140,3 +140,15 @@ def test_a_fine_tuned_encoder_points_at_the_answer_its_question_asks_for(span_ru
 
 def test_a_decoder_run_loads_as_a_generative_reader(decoder_run):
     assert isinstance(load_reader(decoder_run), HFCausalLM)
+
+
+def test_an_extractive_reader_trains_all_its_weights(encoder_run, tmp_path):
+    from adaptlab.train.loop import pretrain
+    from adaptlab.train.settings import PretrainConfig
+
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fact_prompts(20, seed=0)))
+    cfg = PretrainConfig(out=tmp_path / "reader", base=encoder_run, sft={"train_file": tmp_path / "train.jsonl"},
+                         adapter={"method": "lora"}, train={**TINY_TRAIN, "seq_len": 64})
+    with pytest.raises(UserError, match="trains all its weights; drop the adapter method"):
+        pretrain(cfg, progress=False)
+    assert not (tmp_path / "reader").exists()
