@@ -29,7 +29,8 @@ import typer
 
 from adaptlab.corpus.prepare import prepare_corpus
 from adaptlab.corpus.synth import synthesize
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.runs import load_model
 from adaptlab.tokenization.shards import encode_corpus
 from adaptlab.tokenization.train import iter_corpus_texts, train_tokenizer

@@ -229,7 +229,8 @@ def generate(
 ) -> None:
     """Generate continuations (KV cache on)."""
     from adaptlab.config import validate
-    from adaptlab.engine.generate import GenerationSettings, generate as run_generate
+    from adaptlab.engine.generate import generate as run_generate
+    from adaptlab.engine.requests import GenerationSettings
     from adaptlab.runs import load_model
 
     settings = validate(GenerationSettings, {"max_new_tokens": max_new_tokens, "temperature": temperature,

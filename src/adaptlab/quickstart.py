@@ -16,7 +16,8 @@ from rich.console import Console
 
 from adaptlab.corpus.builtin import write_general_corpus
 from adaptlab.corpus.documents import read_documents, split_path
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.evaluation.perplexity import causal_metrics
 from adaptlab.lm import HFCausalLM
 from adaptlab.runs import load_model, write_eval

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adaptlab.adapt import AdapterModel, BottleneckConfig
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.lm import HFCausalLM
 from adaptlab.runs import load_model
 

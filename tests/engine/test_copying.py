@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.runs import load_model
 
 from engine_helpers import random_decoder

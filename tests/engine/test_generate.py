@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adaptlab.engine.generate import GenerationSettings, cut_at_stop, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings, cut_at_stop
 from adaptlab.errors import UserError
 from adaptlab.runs import load_model
 

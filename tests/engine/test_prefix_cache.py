@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import DynamicCache, LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.engine.prefix_cache import PrefixCache, PrefixCachingGenerator
 from adaptlab.errors import UserError
 from adaptlab.tokenization.train import load_tokenizer
@@ -96,11 +97,11 @@ def test_lookup_returns_the_longest_cached_block_aligned_prefix_and_its_kv():
     tokens = list(range(10))
     cache.store(tokens, kv_of(tokens))
     assert len(cache) == 2  # the partial third block is not kept
-    hit, kv = cache.lookup(tokens[:9] + [99, 98, 97], CONFIG)
+    hit, kv = cache.lookup(tokens[:9] + [99, 98, 97])
     assert hit == 8
-    assert kv.get_seq_length() == 8
-    assert kv.layers[1].keys[0, 0, :, 0].tolist() == list(range(8))
-    assert cache.lookup([5] + tokens[1:], CONFIG)[0] == 0  # same later blocks after another first block: a miss
+    assert kv[1][0][0, 0, :, 0].tolist() == list(range(8))  # layer 1's keys, one per cached position
+    assert kv[1][1][0, 0, :, 0].tolist() == [-t for t in range(8)]
+    assert cache.lookup([5] + tokens[1:])[0] == 0  # same later blocks after another first block: a miss
 
 
 def test_block_keys_name_the_whole_prefix():
@@ -116,15 +117,15 @@ def test_budget_keeps_the_start_of_a_prefix_and_evicts_least_recently_used():
     cache.store(a, kv_of(a))
     cache.store(b, kv_of(b))
     assert cache.nbytes == 4 * BLOCK_BYTES
-    assert cache.lookup(a, CONFIG)[0] == 8  # a is now fresher than b
+    assert cache.lookup(a)[0] == 8  # a is now fresher than b
     cache.store(c, kv_of(c))
     assert cache.nbytes <= cache.budget_bytes
-    assert [cache.lookup(t, CONFIG)[0] for t in (a, b, c)] == [8, 0, 8]
+    assert [cache.lookup(t)[0] for t in (a, b, c)] == [8, 0, 8]
 
     long = list(range(300, 316))  # 4 blocks into a budget of 2: the first two stay, reachable
     small = PrefixCache(budget_bytes=2 * BLOCK_BYTES, block_size=BLOCK)
     small.store(long, kv_of(long))
-    assert len(small) == 2 and small.lookup(long, CONFIG)[0] == 8
+    assert len(small) == 2 and small.lookup(long)[0] == 8
 
 
 def test_generator_under_a_tiny_budget_stays_within_it_and_correct(loaded):

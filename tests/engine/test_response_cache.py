@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from adaptlab.engine.generate import Generation, GenerationSettings
+from adaptlab.engine.requests import Generation, GenerationSettings
 from adaptlab.engine.response_cache import ResponseCache, normalize_prompt
 from adaptlab.errors import UserError
 

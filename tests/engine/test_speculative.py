@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.engine.sampling import distribution
 from adaptlab.engine.speculative import SpeculativeDecoder, SpeculativeStats, verify_sampled
 from adaptlab.errors import UserError

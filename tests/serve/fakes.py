@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from adaptlab.engine.generate import GenerationSettings
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.lm import LM
 
 SAFETY_SECONDS = 60

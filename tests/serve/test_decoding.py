@@ -18,7 +18,8 @@ import pytest
 import torch
 
 import adaptlab.cli
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.lm import HFCausalLM
 from adaptlab.serve.decoding import Decodings, Draft, Drafted, PrefixCached
 from adaptlab.serve.models import HFModel, as_served

@@ -9,7 +9,8 @@ import httpx
 import openai
 import pytest
 
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.serve.app import create_app
 from adaptlab.serve.models import as_served
 from adaptlab.serve.settings import ServeSettings

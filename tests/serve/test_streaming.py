@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from adaptlab.engine.generate import GenerationSettings, cut_at_stop, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings, cut_at_stop
 from adaptlab.engine.streaming import AHEAD, TokenStream, held_back
 from adaptlab.errors import UserError
 from adaptlab.serve.decoding import Decodings, Draft, Generated, PrefixCached

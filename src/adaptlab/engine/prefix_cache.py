@@ -20,16 +20,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache, PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.cache_utils import DynamicLayer
 
-from adaptlab.engine.decode import collect, decode_steps, forward, require_decoder
-from adaptlab.engine.generate import Generation, GenerationSettings, prompt_tokens
+from adaptlab.engine.decode import (Cache, cache_layers, cached_step, collect, decode_steps, forward, new_cache,
+                                   require_decoder)
+from adaptlab.engine.requests import Generation, GenerationSettings, prompt_tokens
+from adaptlab.engine.llama_decoder import LayerKV
 from adaptlab.engine.sampling import rng_for
 from adaptlab.errors import UserError
-
-LayerKV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [1, heads, tokens, head_dim]
-
 
 @dataclass
 class _Block:
@@ -65,8 +64,8 @@ class PrefixCache:
             keys.append(running.copy().digest())
         return keys
 
-    def lookup(self, tokens: Sequence[int], config: PreTrainedConfig) -> tuple[int, DynamicCache]:
-        """How many leading tokens of `tokens` are cached (whole blocks), and a new cache holding their KV."""
+    def lookup(self, tokens: Sequence[int]) -> tuple[int, list[LayerKV]]:
+        """How many leading tokens of `tokens` are cached (whole blocks), and their keys and values."""
         with self._lock:
             hits = []
             for key in self.block_keys(tokens):
@@ -80,12 +79,12 @@ class PrefixCache:
                 self.misses += 1
             blocks = [self._blocks[key].kv for key in hits]
         if not blocks:
-            return 0, DynamicCache(config=config)
+            return 0, []
         layers = [(torch.cat([b[i][0] for b in blocks], dim=-2), torch.cat([b[i][1] for b in blocks], dim=-2))
                   for i in range(len(blocks[0]))]
-        return len(hits) * self.block_size, DynamicCache(layers, config=config)
+        return len(hits) * self.block_size, layers
 
-    def store(self, tokens: Sequence[int], cache: DynamicCache) -> None:
+    def store(self, tokens: Sequence[int], cache: Cache) -> None:
         """Keep the KV of every full block of `tokens` that `cache` covers, then evict down to the budget."""
         keys = self.block_keys(tokens[: cache.get_seq_length()])
         with self._lock:
@@ -97,10 +96,10 @@ class PrefixCache:
                 _, evicted = self._blocks.popitem(last=False)
                 self.nbytes -= evicted.nbytes
 
-    def _add(self, key: bytes, cache: DynamicCache, index: int) -> None:
+    def _add(self, key: bytes, cache: Cache, index: int) -> None:
         span = slice(index * self.block_size, (index + 1) * self.block_size)
         # Clones, so a block holds only its own slice and not the whole request's tensors.
-        kv = [(layer.keys[..., span, :].clone(), layer.values[..., span, :].clone()) for layer in cache.layers]
+        kv = [(keys[..., span, :].clone(), values[..., span, :].clone()) for keys, values in cache_layers(cache)]
         nbytes = sum(t.numel() * t.element_size() for pair in kv for t in pair)
         self._blocks[key] = _Block(kv, nbytes)
         self.nbytes += nbytes
@@ -143,11 +142,12 @@ class PrefixCachingGenerator:
         """Run the prompt past its longest cached prefix, store its new blocks, and return the token stream."""
         ids = prompt_tokens(self.model, self.tokenizer, prompt, settings.max_new_tokens)
         # At least the last prompt token must run: its logits give the first new token.
-        cached, cache = self.cache.lookup(ids[:-1], self.model.config)
+        cached, layers = self.cache.lookup(ids[:-1])
+        cache = new_cache(self.model, layers)
         logits = forward(self.model, ids[cached:], cache, keep=1)[-1]
         self.cache.store(ids, cache)
         rng = rng_for(settings, logits.device)
-        stream = decode_steps(self.model, cache, logits, settings, self.tokenizer.eos_token_id, rng)
+        stream = decode_steps(logits, cached_step(self.model, cache), settings, self.tokenizer.eos_token_id, rng)
         return Prefilled(len(ids), cached, stream)
 
     def generate(self, prompt: str, settings: GenerationSettings) -> PrefixGeneration:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adaptlab.engine.generate import Generation, GenerationSettings
+from adaptlab.engine.requests import Generation, GenerationSettings
 from adaptlab.errors import UserError
 
 COLUMNS = ("key", "model", "text", "tokens", "created")

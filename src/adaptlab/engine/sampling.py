@@ -15,7 +15,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from adaptlab.engine.generate import GenerationSettings
+from adaptlab.engine.requests import GenerationSettings
 
 
 def rng_for(settings: GenerationSettings, device: torch.device | str = "cpu") -> torch.Generator:

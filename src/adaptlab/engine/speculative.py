@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from adaptlab.engine.decode import collect, forward, require_decoder
-from adaptlab.engine.generate import Generation, GenerationSettings, prompt_tokens
+from adaptlab.engine.decode import Cache, collect, forward, new_cache, require_decoder
+from adaptlab.engine.requests import Generation, GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import distribution, rng_for
 from adaptlab.errors import UserError
 
@@ -109,7 +109,7 @@ class SpeculativeDecoder:
     def stream(self, prompt: str, settings: GenerationSettings, stats: SpeculativeStats) -> Iterator[int]:
         """New tokens as rounds accept them, until EOS or max_new_tokens; `stats` counts as it goes."""
         seq = prompt_tokens(self.context_model, self.tokenizer, prompt, settings.max_new_tokens)
-        target_cache, draft_cache = DynamicCache(config=self.target.config), DynamicCache(config=self.draft.config)
+        target_cache, draft_cache = new_cache(self.target), new_cache(self.draft)
         rng = rng_for(settings, next(self.target.parameters()).device)
         eos = self.tokenizer.eos_token_id
         left = settings.max_new_tokens
@@ -138,7 +138,7 @@ class SpeculativeDecoder:
                 if excess > 0:
                     cache.crop(-excess)
 
-    def _propose(self, pending: list[int], cache: DynamicCache, gamma: int, settings: GenerationSettings,
+    def _propose(self, pending: list[int], cache: Cache, gamma: int, settings: GenerationSettings,
                  rng: torch.Generator) -> tuple[list[int], torch.Tensor | None]:
         """`gamma` draft tokens after `pending` (what the draft's cache lacks), and the distributions
         [gamma, vocab] they were drawn from (None when greedy: verification needs only the tokens)."""

@@ -29,7 +29,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCrite
 from transformers.generation.streamers import BaseStreamer
 
 from adaptlab.engine.decode import require_decoder
-from adaptlab.engine.generate import GenerationSettings, prompt_tokens
+from adaptlab.engine.requests import GenerationSettings, prompt_tokens
 
 AHEAD = 2  # tokens generation may run ahead of the reader
 _END = object()

@@ -10,7 +10,8 @@ from typing import Any
 
 from adaptlab.corpus.documents import iter_jsonl
 from adaptlab.corpus.synth import check_format
-from adaptlab.engine.generate import GenerationSettings, generate
+from adaptlab.engine.generate import generate
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.errors import UserError
 from adaptlab.runs import LoadedModel
 from adaptlab.train.sft_data import ensure_chat_template, render_prompt

@@ -19,7 +19,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from adaptlab.engine.copying import word_ends_at, word_starts_at
-from adaptlab.engine.generate import cut_at_stop
+from adaptlab.engine.requests import cut_at_stop
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, HFCausalLM, settings_from_gen_kwargs
 from adaptlab.retrieval.rag import Reader, passages_end

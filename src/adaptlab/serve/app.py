@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from adaptlab.engine.generate import GenerationSettings
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.errors import UserError
 from adaptlab.serve.errors import APIError, install_handlers, log
 from adaptlab.serve.feedback import FeedbackStore

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from adaptlab.engine.generate import Generation, GenerationSettings
+from adaptlab.engine.requests import Generation, GenerationSettings
 from adaptlab.engine.response_cache import ResponseCache
 from adaptlab.serve.jobs import Stream
 from adaptlab.serve.models import Messages, ServedModel

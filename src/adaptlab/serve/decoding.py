@@ -1,6 +1,9 @@
 """How a served Hugging Face model decodes: `adaptlab serve`'s --prefix-cache-mb and --draft.
 
-- `Generated` (the default): `transformers.generate` on a thread of its own (`TokenStream`).
+- `Generated` (the default): the engine's step-by-step loop (`StepStream` over
+  `decode.token_steps`) for a plain Llama model, whose compact forward makes each step
+  several times cheaper; `transformers.generate` on a thread of its own (`TokenStream`)
+  for every other model (adapters, peft wrappers, other architectures).
 - `PrefixCached`: the prompt is prefilled through the model's own `PrefixCache`, reusing the
   KV blocks of prefixes earlier prompts shared (a system prompt, few-shot examples, RAG
   passages) and storing its new blocks; then a step-by-step decode (`StepStream`).
@@ -24,7 +27,9 @@ from typing import Protocol
 
 from transformers import PreTrainedModel
 
-from adaptlab.engine.generate import GenerationSettings, prompt_tokens
+from adaptlab.engine.requests import GenerationSettings, prompt_tokens
+from adaptlab.engine.decode import token_steps
+from adaptlab.engine.llama_decoder import CompactLlama
 from adaptlab.engine.prefix_cache import PrefixCache, PrefixCachingGenerator
 from adaptlab.engine.speculative import SpeculativeDecoder, SpeculativeStats
 from adaptlab.engine.streaming import StepStream, TokenStream
@@ -45,7 +50,12 @@ class Generated:
         self.context_length = lm.max_length
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Stream:
-        return TokenStream(self.lm.model, self.lm.tokenizer, prompt, settings)
+        model, tokenizer = self.lm.model, self.lm.tokenizer
+        if CompactLlama.of(model) is None:
+            return TokenStream(model, tokenizer, prompt, settings)
+        ids = prompt_tokens(model, tokenizer, prompt, settings.max_new_tokens)
+        eos = tokenizer.eos_token_id
+        return StepStream(tokenizer, settings, len(ids), lambda: token_steps(model, ids, settings, eos))
 
 
 class PrefixCached:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from adaptlab.engine.generate import GenerationSettings, cut_at_stop
+from adaptlab.engine.requests import GenerationSettings, cut_at_stop
 from adaptlab.lm import LM, HFCausalLM
 from adaptlab.serve.decoding import Decoding, Generated
 from adaptlab.serve.jobs import Stream
