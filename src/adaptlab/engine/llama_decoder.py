@@ -14,8 +14,8 @@ sequence. `CompactLlama` computes the same function in about 16 per layer:
   scores are dot products of q with k, which one permutation applied to both leaves as
   they were. The 1/sqrt(head_dim) of attention is folded into q's rows.
 - Keys are kept transposed in a buffer allocated for the whole sequence (grown by
-  doubling), so a one-token step attends with two batched products and a softmax;
-  longer chunks (a prompt, speculative verification) go through SDPA with a causal mask.
+  doubling), so a step, or a short chunk after a cache (speculative verification), attends
+  with two batched products and a softmax; a prompt goes through SDPA's causal kernel.
 
 The keys it stores are in the permuted layout, so a `KVBuffer` is only ever read by the
 `CompactLlama` that wrote it. Results match transformers' to float rounding (about 1e-6).
@@ -197,8 +197,8 @@ class CompactLlama:
         x = (self.embed.narrow(0, tokens[0], 1) if T == 1
              else F.embedding(torch.tensor(tokens, device=self.device), self.embed))
         rotation = self.rotations[start:end, None]  # [T, 1, head_dim / 2]
-        mask = None if T == 1 or start == 0 else \
-            torch.ones(T, end, dtype=torch.bool, device=self.device).tril(start)
+        # Causal masking of a chunk after cached tokens: query t sees keys up to start + t.
+        bias = torch.full((T, end), -math.inf, device=self.device).triu_(start + 1) if T > 1 and start else None
         for i, (qkv_w, o_w, gate_up_w, down_w) in enumerate(self.layers):  # each [in, out]
             qkv = torch.mm(x, qkv_w).mul_(self._norm_scale(x))  # [T, (heads + 2 kv_heads) d]
             qk = torch.view_as_complex(qkv[:, : q_width + kv_width].view(T, -1, d // 2, 2))
@@ -206,14 +206,18 @@ class CompactLlama:
             keys, values = self.keys_values(cache, i, end)
             keys[..., start:end] = qkv[:, q_width : q_width + kv_width].view(T, h, d).permute(1, 2, 0)
             values[:, start:end] = qkv[:, q_width + kv_width :].view(T, h, d).transpose(0, 1)
-            if T == 1:  # q [kv_heads, group, d] against all keys: two products and a softmax
-                scores = torch.bmm(qkv[:, :q_width].view(h, g, d), keys)
-                att = torch.bmm(torch.softmax(scores, dim=-1), values).view(1, q_width)
-            else:
+            if T > 1 and not start:  # a prompt: SDPA's causal kernel, which never holds all the scores
                 q = qkv[:, :q_width].view(T, self.heads, d).transpose(0, 1)[None]
-                att = F.scaled_dot_product_attention(q, keys.transpose(1, 2)[None], values[None], attn_mask=mask,
-                                                     is_causal=mask is None, scale=1.0, enable_gqa=g > 1)
+                att = F.scaled_dot_product_attention(q, keys.transpose(1, 2)[None], values[None], is_causal=True,
+                                                     scale=1.0, enable_gqa=g > 1)
                 att = att[0].transpose(0, 1).reshape(T, q_width)
+            else:  # a step or a short chunk: each kv head's queries [group * T, d] against its keys, two products
+                q = qkv[:, :q_width].view(T, h, g, d).permute(1, 2, 0, 3).reshape(h, g * T, d)
+                scores = torch.bmm(q, keys)
+                if bias is not None:
+                    scores.view(h, g, T, end).add_(bias)
+                att = torch.bmm(torch.softmax(scores, dim=-1), values)
+                att = att.view(h, g, T, d).permute(2, 0, 1, 3).reshape(T, q_width)
             x = torch.addmm(x, att, o_w)
             gate_up = torch.mm(x, gate_up_w).mul_(self._norm_scale(x))
             x = torch.addmm(x, F.silu(gate_up[:, : self.intermediate]).mul_(gate_up[:, self.intermediate :]), down_w)
