@@ -133,8 +133,8 @@ class CompactLlama:
         self.kv_heads = config.num_key_value_heads or self.heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         self.hidden = config.hidden_size
-        self.eps = torch.tensor([[config.rms_norm_eps]], device=model.lm_head.weight.device)
         self.device = model.lm_head.weight.device
+        self.eps = torch.tensor([[config.rms_norm_eps]], device=self.device)
         d = self.head_dim
         pairs = torch.stack([torch.arange(d // 2), torch.arange(d // 2) + d // 2], -1).reshape(-1)
 
