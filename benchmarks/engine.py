@@ -63,8 +63,8 @@ from adaptlab.corpus.builtin import write_general_corpus
 from adaptlab.corpus.documents import read_documents, split_path
 from adaptlab.engine.decode import cached_step, decode_steps, forward, new_cache, token_steps
 from adaptlab.engine.llama_decoder import CompactLlama
-from adaptlab.engine.requests import GenerationSettings, prompt_tokens
 from adaptlab.engine.prefix_cache import PrefixCachingGenerator
+from adaptlab.engine.requests import GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import rng_for
 from adaptlab.engine.speculative import SpeculativeDecoder, SpeculativeStats
 from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
@@ -171,7 +171,7 @@ def kv_section(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts
                       f"{row['tokens_per_second_no_cache']:,.1f}", f"{row['speedup']:.2f}x", str(same))
         rows.append(row)
     console.print(table)
-    console.print("without the cache every step re-runs the whole sequence (the engine: a fresh cache each step; "
+    console.print("without the cache every step re-runs the whole sequence (the engine: into an empty cache; "
                   "transformers: use_cache=False); same tokens: both equal transformers' cached greedy output",
                   highlight=False)
     return {"prompt_tokens": KV_PROMPT + 1, "new_tokens": KV_NEW, "by_batch": rows}

@@ -10,8 +10,8 @@ import torch
 from transformers import DynamicCache, LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from adaptlab.engine.generate import generate
-from adaptlab.engine.requests import GenerationSettings
 from adaptlab.engine.prefix_cache import PrefixCache, PrefixCachingGenerator
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.errors import UserError
 from adaptlab.tokenization.train import load_tokenizer
 from engine_helpers import random_decoder

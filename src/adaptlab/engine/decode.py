@@ -81,11 +81,13 @@ def cached_step(model: PreTrainedModel, cache: Cache) -> Callable[[int], torch.T
     return lambda token: forward(model, [token], cache)[-1]
 
 
-def uncached_step(model: PreTrainedModel, sequence: list[int]) -> Callable[[int], torch.Tensor]:
-    """A step that re-runs the whole `sequence` (extended by each token): what the KV cache saves."""
+def uncached_step(model: PreTrainedModel, sequence: list[int], cache: Cache) -> Callable[[int], torch.Tensor]:
+    """A step that re-runs the whole `sequence` (extended by each token) in an empty cache of
+    `cache`'s kind: what the KV cache saves."""
     def step(token: int) -> torch.Tensor:
         sequence.append(token)
-        return forward(model, sequence, new_cache(model), keep=1)[-1]
+        empty = cache.decoder.new_cache() if isinstance(cache, KVBuffer) else DynamicCache(config=model.config)
+        return forward(model, sequence, empty, keep=1)[-1]
     return step
 
 
@@ -94,7 +96,7 @@ def token_steps(model: PreTrainedModel, ids: list[int], settings: GenerationSett
     """A prompt's (`ids`) new tokens as each is decoded, with the KV cache unless settings turn it off."""
     cache = new_cache(model)
     logits = forward(model, ids, cache, keep=1)[-1]
-    step = cached_step(model, cache) if settings.use_cache else uncached_step(model, list(ids))
+    step = cached_step(model, cache) if settings.use_cache else uncached_step(model, list(ids), cache)
     return decode_steps(logits, step, settings, eos_id, rng_for(settings, logits.device))
 
 

@@ -106,6 +106,10 @@ class KVBuffer:
         values[:, :, : self.length] = self.values[:, :, : self.length]
         self.keys, self.values = keys, values
 
+    def layer(self, index: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer `index`'s keys [kv_heads, head_dim, end] and values [kv_heads, end, head_dim] (views)."""
+        return self.keys[index, :, :, :end], self.values[index, :, :end]
+
     def layer_kv(self) -> list[LayerKV]:
         """Each layer's keys and values [1, kv_heads, tokens, head_dim] (views; clone what you keep)."""
         n = self.length
@@ -203,7 +207,7 @@ class CompactLlama:
             qkv = torch.mm(x, qkv_w).mul_(self._norm_scale(x))  # [T, (heads + 2 kv_heads) d]
             qk = torch.view_as_complex(qkv[:, : q_width + kv_width].view(T, -1, d // 2, 2))
             qk.mul_(rotation)
-            keys, values = self.keys_values(cache, i, end)
+            keys, values = cache.layer(i, end)
             keys[..., start:end] = qkv[:, q_width : q_width + kv_width].view(T, h, d).permute(1, 2, 0)
             values[:, start:end] = qkv[:, q_width + kv_width :].view(T, h, d).transpose(0, 1)
             if T > 1 and not start:  # a prompt: SDPA's causal kernel, which never holds all the scores
@@ -225,8 +229,3 @@ class CompactLlama:
         if keep:
             x = x[-keep:]
         return torch.mm(x, self.head).mul_(self._norm_scale(x))
-
-    @staticmethod
-    def keys_values(cache: KVBuffer, layer: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """One layer's keys [kv_heads, d, end] and values [kv_heads, end, d] up to position `end`."""
-        return cache.keys[layer, :, :, :end], cache.values[layer, :, :end]

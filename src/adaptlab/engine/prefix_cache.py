@@ -25,8 +25,8 @@ from transformers.cache_utils import DynamicLayer
 
 from adaptlab.engine.decode import (Cache, cache_layers, cached_step, collect, decode_steps, forward, new_cache,
                                    require_decoder)
-from adaptlab.engine.requests import Generation, GenerationSettings, prompt_tokens
 from adaptlab.engine.llama_decoder import LayerKV
+from adaptlab.engine.requests import Generation, GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import rng_for
 from adaptlab.errors import UserError
 

@@ -27,10 +27,10 @@ from typing import Protocol
 
 from transformers import PreTrainedModel
 
-from adaptlab.engine.requests import GenerationSettings, prompt_tokens
 from adaptlab.engine.decode import token_steps
 from adaptlab.engine.llama_decoder import CompactLlama
 from adaptlab.engine.prefix_cache import PrefixCache, PrefixCachingGenerator
+from adaptlab.engine.requests import GenerationSettings, prompt_tokens
 from adaptlab.engine.speculative import SpeculativeDecoder, SpeculativeStats
 from adaptlab.engine.streaming import StepStream, TokenStream
 from adaptlab.errors import UserError
