@@ -31,8 +31,8 @@ How to read it
       the median repetition. Speculative decoding compares whole generations that differ by
       tens of percent while a neighbour's load swings a single one by more than that, so it
       reports each contender's fastest repetition (timeit's convention: interference only
-      adds time), and c and the verify cost come from one-token and (gamma+1)-token passes
-      alternated 60 times, fastest of each.
+      adds time), and c and the verify cost come from blocks of 8 one-token and
+      (gamma+1)-token passes alternated 12 times, fastest block of each.
     - The formula assumes the target scores gamma + 1 tokens in the time it scores one;
       the verify-cost column shows what that pass really costs here, relative to one token,
       and the last prediction puts it in the denominator (gamma c + verify cost). On a GPU
@@ -248,9 +248,11 @@ def train_run(work: Path, shards: Path, name: str, model: dict[str, Any], steps:
     return out
 
 
-def forward_ms(passes: dict[str, tuple[PreTrainedModel, int]], ids: list[int], reps: int = 60) -> dict[str, float]:
-    """Fastest ms of each forward pass (a model over `tokens` tokens after a cache of `ids`), the
-    passes alternating so that each ratio between them is taken under the same machine load."""
+def forward_ms(passes: dict[str, tuple[PreTrainedModel, int]], ids: list[int], reps: int = 12,
+               block: int = 8) -> dict[str, float]:
+    """Ms of each forward pass (a model over `tokens` tokens after a cache of `ids`): `block`
+    passes in a row, as a model runs while it decodes, then the next contender's; the fastest
+    block of each, so every ratio between them is taken under the same machine load."""
     caches = {name: new_cache(model) for name, (model, _) in passes.items()}
     for name, (model, _) in passes.items():
         forward(model, ids, caches[name])
@@ -258,15 +260,16 @@ def forward_ms(passes: dict[str, tuple[PreTrainedModel, int]], ids: list[int], r
     def run(name: str) -> Callable[[], None]:
         model, tokens = passes[name]
 
-        def one_pass() -> None:
-            forward(model, ids[:tokens], caches[name])
+        def passes_in_a_row() -> None:
+            for _ in range(block):
+                forward(model, ids[:tokens], caches[name])
+                caches[name].crop(-tokens)
             if model.device.type == "cuda":
                 torch.cuda.synchronize(model.device)
-            caches[name].crop(-tokens)
-        return one_pass
+        return passes_in_a_row
 
     times = alternate({name: run(name) for name in passes}, reps, pick=min)
-    return {name: seconds * 1000 for name, seconds in times.items()}
+    return {name: seconds * 1000 / block for name, seconds in times.items()}
 
 
 def greedy_alone(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str, new: int) -> list[int]:
