@@ -202,7 +202,9 @@ class CompactLlama:
              else F.embedding(torch.tensor(tokens, device=self.device), self.embed))
         rotation = self.rotations[start:end, None]  # [T, 1, head_dim / 2]
         # Causal masking of a chunk after cached tokens: query t sees keys up to start + t.
-        bias = torch.full((T, end), -math.inf, device=self.device).triu_(start + 1) if T > 1 and start else None
+        # Rows follow the queries' [group, token] order (below), so the bias repeats per group.
+        bias = (torch.full((T, end), -math.inf, device=self.device).triu_(start + 1).repeat(g, 1)
+                if T > 1 and start else None)
         for i, (qkv_w, o_w, gate_up_w, down_w) in enumerate(self.layers):  # each [in, out]
             qkv = torch.mm(x, qkv_w).mul_(self._norm_scale(x))  # [T, (heads + 2 kv_heads) d]
             qk = torch.view_as_complex(qkv[:, : q_width + kv_width].view(T, -1, d // 2, 2))
@@ -217,9 +219,7 @@ class CompactLlama:
                 att = att[0].transpose(0, 1).reshape(T, q_width)
             else:  # a step or a short chunk: each kv head's queries [group * T, d] against its keys, two products
                 q = qkv[:, :q_width].view(T, h, g, d).permute(1, 2, 0, 3).reshape(h, g * T, d)
-                scores = torch.bmm(q, keys)
-                if bias is not None:
-                    scores.view(h, g, T, end).add_(bias)
+                scores = torch.bmm(q, keys) if bias is None else torch.baddbmm(bias, q, keys)
                 att = torch.bmm(torch.softmax(scores, dim=-1), values)
                 att = att.view(h, g, T, d).permute(2, 0, 1, 3).reshape(T, q_width)
             x = torch.addmm(x, att, o_w)
