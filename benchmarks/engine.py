@@ -36,9 +36,8 @@ How to read it
     - The formula assumes the target scores gamma + 1 tokens in the time it scores one;
       the verify-cost column shows what that pass really costs here, relative to one token,
       and the last prediction puts it in the denominator (gamma c + verify cost). On a GPU
-      a few more rows are free; on a 2-core CPU they are not: one row of a product streams
-      the weights at the memory's speed, while 5-7 rows already need more arithmetic than
-      the two cores do in that time.
+      a few more rows are free; on this CPU they are not: the BLAS runs one row as a
+      streaming gemv and several as a gemm that repacks the weights on every call.
       Tokens per target pass, measured beside the formula's (1 - alpha^(gamma+1)) / (1 - alpha),
       separates how well the acceptance model fits from how well the cost model fits.
     - Figures are printed, never asserted.
