@@ -19,8 +19,10 @@ MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "
 
 
 @pytest.fixture(scope="module")
-def url(tiny_lm):
-    with running(create_app({"tiny": as_served(tiny_lm)}, ServeSettings(api_key=KEY, max_tokens=32))) as base:
+def url(tiny_lm, tmp_path_factory):
+    db = tmp_path_factory.mktemp("feedback") / "feedback.sqlite3"
+    with running(create_app({"tiny": as_served(tiny_lm)}, ServeSettings(api_key=KEY, max_tokens=32,
+                                                                       feedback_db=db))) as base:
         yield f"{base}/v1"
 
 
