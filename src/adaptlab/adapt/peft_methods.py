@@ -15,6 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel
 
+from adaptlab.adapt.peft_generation import keep_prompt_in_generation
 from adaptlab.errors import UserError
 
 PeftMethod = Literal["lora", "dora", "qlora", "ia3", "prefix", "prompt"]
@@ -76,7 +77,7 @@ def wrap_with_adapter(model: PreTrainedModel, settings: AdapterSettings) -> torc
     from peft import get_peft_model
 
     try:
-        return get_peft_model(model, peft_config(settings, model))
+        return keep_prompt_in_generation(get_peft_model(model, peft_config(settings, model)))
     except ValueError as exc:  # peft's own refusals (no default targets for an architecture, ...)
         raise UserError(f"adapter.{settings.method}: {str(exc).splitlines()[0]}") from None
 
@@ -102,4 +103,4 @@ def load_adapter(model: PreTrainedModel, adapter_dir) -> torch.nn.Module:
     """A saved PEFT adapter folder on its base (plain `PeftModel.from_pretrained`)."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, adapter_dir).eval()
+    return keep_prompt_in_generation(PeftModel.from_pretrained(model, adapter_dir).eval())
