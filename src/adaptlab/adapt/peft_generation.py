@@ -29,12 +29,17 @@ def _renamed(inputs: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return inputs
 
 
+def has_virtual_tokens(model: object) -> bool:
+    """A peft prefix- or prompt-tuned model: what it runs on is more than the prompt's tokens."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.is_prompt_learning)
+
+
 def keep_prompt_in_generation(model: torch.nn.Module) -> torch.nn.Module:
     """`model` (a PeftModel) with its generation steps speaking both cache names,
     when its adapter is a prompt-learning one (prefix, prompt tuning); otherwise untouched."""
-    peft_config = getattr(model, "active_peft_config", None)
     base_prepare = getattr(model, "base_model_prepare_inputs_for_generation", None)
-    if peft_config is None or not peft_config.is_prompt_learning or base_prepare is None:
+    if not has_virtual_tokens(model) or base_prepare is None:
         return model
     peft_prepare: Callable[..., dict[str, Any]] = model.prepare_inputs_for_generation
 

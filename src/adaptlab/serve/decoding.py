@@ -27,6 +27,7 @@ from typing import Protocol
 
 from transformers import PreTrainedModel
 
+from adaptlab.adapt.peft_generation import has_virtual_tokens
 from adaptlab.engine.decode import token_steps
 from adaptlab.engine.llama_decoder import CompactLlama
 from adaptlab.engine.prefix_cache import PrefixCache, PrefixCachingGenerator
@@ -88,12 +89,6 @@ class Drafted:
 class Draft:
     path: Path  # as the user named it, for errors
     lm: HFCausalLM
-
-
-def has_virtual_tokens(model: object) -> bool:
-    """A peft prefix- or prompt-tuned model: what it runs on is more than the prompt's tokens."""
-    config = getattr(model, "active_peft_config", None)
-    return bool(config is not None and config.is_prompt_learning)
 
 
 class Decodings:
