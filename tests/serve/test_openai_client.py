@@ -146,11 +146,50 @@ def test_max_tokens_over_the_servers_limit_is_400(client):
     assert refused.value.body["param"] == "max_tokens"
 
 
+def test_max_completion_tokens_over_the_limit_is_named_as_sent(client):
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hi"}],
+                                       max_completion_tokens=33)
+    assert refused.value.body["message"].startswith("max_completion_tokens 33 is over the server's limit of 32")
+    assert refused.value.body["param"] == "max_completion_tokens"
+
+
 def test_unsupported_and_invalid_fields_are_400(client):
     with pytest.raises(openai.BadRequestError, match="only n=1"):
         client.completions.create(model="tiny", prompt="Hi", n=2)
     with pytest.raises(openai.BadRequestError, match="temperature"):
         client.completions.create(model="tiny", prompt="Hi", temperature=-1)
+    with pytest.raises(openai.BadRequestError, match="seed: Input should be less than or equal to"):
+        client.completions.create(model="tiny", prompt="Hi", seed=2**64, temperature=0)
+    with pytest.raises(openai.BadRequestError, match="token ids are not served; send the prompt as text"):
+        client.completions.create(model="tiny", prompt=[74, 282, 362])
+
+
+@pytest.mark.parametrize(("endpoint", "field", "value"), [
+    ("completions", "echo", True), ("completions", "logprobs", 2), ("completions", "best_of", 3),
+    ("completions", "suffix", " end"), ("completions", "logit_bias", {"44": -100}),
+    ("chat", "logprobs", True), ("chat", "top_logprobs", 2), ("chat", "tool_choice", "required"),
+    ("chat", "tools", [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]),
+    ("chat", "response_format", {"type": "json_object"}),
+])
+def test_fields_whose_answer_is_not_served_are_400_naming_them(client, endpoint, field, value):
+    """Ignoring them would answer as if they had been honoured (no echo, no logprobs, no tool call)."""
+    create = client.completions.create if endpoint == "completions" else client.chat.completions.create
+    asked = {"prompt": "Hi"} if endpoint == "completions" else {"messages": [{"role": "user", "content": "Hi"}]}
+    with pytest.raises(openai.BadRequestError) as refused:
+        create(model="tiny", max_tokens=2, **asked, **{field: value})
+    assert refused.value.body["message"].startswith(f"{field}=") and "is not served here" in refused.value.message
+    assert refused.value.body["param"] == field
+
+
+def test_fields_that_ask_for_nothing_are_accepted(client):
+    """What clients send by default, or to say "off", is served as if absent."""
+    whole = client.completions.create(model="tiny", prompt="Hi", max_tokens=4, temperature=0, echo=False,
+                                      logprobs=0, best_of=1, logit_bias={}, presence_penalty=0.5, user="u")
+    assert whole.choices[0].text == client.completions.create(model="tiny", prompt="Hi", max_tokens=4,
+                                                              temperature=0).choices[0].text
+    client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hi"}], max_tokens=2,
+                                   logprobs=False, tool_choice="none", response_format={"type": "text"})
 
 
 def test_body_over_the_limit_is_413(server):

@@ -52,14 +52,17 @@ def test_a_repeated_greedy_request_is_answered_from_the_cache(serve, tiny_lm, ca
     assert counting.streams == 1 and (cache.hits, cache.misses) == (1, 1)
     assert second.choices[0].text == first.choices[0].text
     assert second.usage == first.usage and second.choices[0].finish_reason == first.choices[0].finish_reason
-    streamed = client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=8, temperature=0,
-                                         stream=True)  # whitespace-normalised: the same request
+    streamed = client.completions.create(model="tiny", prompt="Vorantide  is", max_tokens=8, temperature=0,
+                                         stream=True)  # the same request, streamed
     assert "".join(c.choices[0].text for c in streamed if c.choices) == first.choices[0].text
     assert counting.streams == 1
+    other = client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=8, temperature=0)
+    assert counting.streams == 2  # other whitespace, other tokens: the model's own answer, not the cached one
+    assert other.choices[0].text == tiny_lm.generate_until([("Vorantide is", {"max_gen_toks": 8, "until": []})])[0]
     client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=6, temperature=0)  # other settings
     client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=8, temperature=1.0, seed=3)  # sampled
     client.completions.create(model="tiny", prompt="Vorantide is", max_tokens=8, temperature=1.0, seed=3)
-    assert counting.streams == 4 and len(cache) == 2
+    assert counting.streams == 5 and len(cache) == 3
 
 
 def test_an_answer_cut_short_is_not_stored(serve, cache):

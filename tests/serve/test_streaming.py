@@ -17,10 +17,23 @@ from adaptlab.serve.decoding import Decodings, Draft, Generated, PrefixCached
 PROMPT = "Vorantide is"
 
 
-@pytest.fixture(params=["generate", "prefix cache", "draft"])
+class ThroughGenerate:
+    """transformers' generate on a thread (`TokenStream`): how every model the compact forward
+    does not cover decodes (adapters, peft wrappers, other architectures)."""
+
+    def __init__(self, lm):
+        self.lm = lm
+
+    def stream(self, prompt: str, settings: GenerationSettings) -> TokenStream:
+        return TokenStream(self.lm.model, self.lm.tokenizer, prompt, settings)
+
+
+@pytest.fixture(params=["generate", "transformers generate", "prefix cache", "draft"])
 def decoding(request, tiny_lm):
     if request.param == "generate":
         return Generated(tiny_lm)
+    if request.param == "transformers generate":
+        return ThroughGenerate(tiny_lm)
     if request.param == "prefix cache":
         return PrefixCached(tiny_lm, 2**20)
     draft = request.getfixturevalue("draft_lm")
@@ -79,6 +92,42 @@ def test_sampling_with_a_seed_repeats(decoding):
     settings = GenerationSettings(max_new_tokens=12, temperature=1.0, top_k=20, seed=7)
     runs = ["".join(decoding.stream(PROMPT, settings)) for _ in range(2)]
     assert runs[0] == runs[1]
+
+
+def test_a_seed_repeats_while_other_requests_sample(decoding):
+    """Every path draws from the request's own generator: sampled requests running alongside
+    (each on a thread, as the server runs them) cannot shift a seeded request's draws."""
+    seeded = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=7)
+    alone = "".join(decoding.stream(PROMPT, seeded))
+    started, done = threading.Barrier(3), threading.Event()
+
+    def sample_until_done() -> None:
+        pieces = iter(decoding.stream(PROMPT, GenerationSettings(max_new_tokens=24, temperature=1.0)))
+        next(pieces, None)
+        started.wait(timeout=60)
+        while not done.is_set():
+            if next(pieces, None) is None:
+                pieces = iter(decoding.stream(PROMPT, GenerationSettings(max_new_tokens=24, temperature=1.0)))
+
+    threads = [threading.Thread(target=sample_until_done) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    started.wait(timeout=60)
+    beside = "".join(decoding.stream(PROMPT, seeded))
+    done.set()
+    for thread in threads:
+        thread.join()
+    assert beside == alone
+
+
+def test_an_unseeded_request_after_a_seeded_one_is_not_a_replay(decoding):
+    seeded = GenerationSettings(max_new_tokens=16, temperature=1.0, seed=7)
+    unseeded = GenerationSettings(max_new_tokens=16, temperature=1.0)
+    after = []
+    for _ in range(2):
+        "".join(decoding.stream(PROMPT, seeded))
+        after.append("".join(decoding.stream(PROMPT, unseeded)))
+    assert after[0] != after[1]
 
 
 def test_prompts_keep_their_end_within_the_context(tiny_lm, decoding):

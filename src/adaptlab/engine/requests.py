@@ -13,6 +13,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from adaptlab.errors import UserError
 
 
+SEEDS = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed takes
+
+
 class GenerationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -21,7 +24,7 @@ class GenerationSettings(BaseModel):
     top_k: int | None = Field(default=None, gt=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
     stop: list[str] = Field(default_factory=list)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEEDS[0], le=SEEDS[1])
     use_cache: bool = True
 
 

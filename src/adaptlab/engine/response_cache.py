@@ -1,8 +1,11 @@
 """Answers already given, kept on disk: the same prompt, model and settings get the same
 text back without running the model (what providers call prompt caching).
 
-A hit needs an exact match of the whitespace-normalised prompt, the model name and the
-settings that can change the output. Sampled generations are random by nature, so they
+A hit needs an exact match of the request as the model sees it: the rendered prompt (a
+chat's messages through the template), the model name, and the settings that can change
+the output (defaults filled in; the sampling knobs dropped when greedy). The prompt is
+not otherwise normalised: whitespace or a Unicode form changes the tokens, and so the
+answer, and a cache must never return an answer the model would not have given. Sampled generations are random by nature, so they
 are not cached unless asked for (`cache_sampled`); a seeded one then repeats exactly.
 Entries expire after a time-to-live, and past a cap the oldest go first. SQLite in WAL
 mode lets several server processes read while one writes.
@@ -25,11 +28,6 @@ from adaptlab.errors import UserError
 COLUMNS = ("key", "model", "text", "tokens", "created")
 
 
-def normalize_prompt(prompt: str) -> str:
-    """The prompt with its ends stripped and every run of whitespace made one space."""
-    return " ".join(prompt.split())
-
-
 def _settings_key(settings: GenerationSettings) -> dict[str, Any]:
     """The settings that can change the output: the KV cache never does, nor, when greedy, the sampling knobs."""
     exclude = {"use_cache"} | ({"seed", "top_k", "top_p"} if settings.temperature == 0 else set())
@@ -37,12 +35,12 @@ def _settings_key(settings: GenerationSettings) -> dict[str, Any]:
 
 
 def cache_key(prompt: str, model: str, settings: GenerationSettings) -> str:
-    payload = {"prompt": normalize_prompt(prompt), "model": model, "settings": _settings_key(settings)}
+    payload = {"prompt": prompt, "model": model, "settings": _settings_key(settings)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 class ResponseCache:
-    """A persistent map from (normalised prompt, model, settings) to a generation, with a TTL and a size cap."""
+    """A persistent map from (prompt, model, settings) to a generation, with a TTL and a size cap."""
 
     def __init__(self, path: str | Path, *, ttl_seconds: float = 24 * 3600, max_entries: int = 10_000,
                  cache_sampled: bool = False, clock: Callable[[], float] = time.time):

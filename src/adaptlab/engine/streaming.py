@@ -19,17 +19,26 @@ character, is held back until the next token settles it.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 from transformers.generation.streamers import BaseStreamer
 
 from adaptlab.engine.decode import require_decoder
 from adaptlab.engine.requests import GenerationSettings, prompt_tokens
+from adaptlab.engine.sampling import distribution, rng_for
 
 AHEAD = 2  # tokens generation may run ahead of the reader
 _END = object()
@@ -66,6 +75,21 @@ class _Handover(BaseStreamer):
 
     def end(self) -> None:
         """The thread running generate reports the end itself, after generate returns or raises."""
+
+
+class PrivateDraw(LogitsProcessor):
+    """Sampling with one request's own generator, for `generate`: the drawn token is left as the
+    only choice for its greedy step. generate's own sampling draws from torch's process-wide
+    generator, which concurrent requests share, so a seeded request would not repeat and an
+    unseeded one after it would repeat it."""
+
+    def __init__(self, settings: GenerationSettings, rng: torch.Generator):
+        self.settings = settings
+        self.rng = rng
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        drawn = torch.multinomial(distribution(scores, self.settings), 1, generator=self.rng)
+        return torch.full_like(scores, -math.inf).scatter_(1, drawn, 0.0)
 
 
 def held_back(text: str, stop: Sequence[str]) -> int:
@@ -152,18 +176,15 @@ class TokenStream:
         s = self.settings
         eos = self.tokenizer.eos_token_id
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
-        sampling = dict(do_sample=True, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p) \
-            if s.temperature > 0 else dict(do_sample=False)
         try:
-            if s.seed is not None:
-                torch.manual_seed(s.seed)  # process-wide: repeatable when sampled requests do not overlap
             device = next(self.model.parameters()).device
+            draws = [PrivateDraw(s, rng_for(s, device))] if s.temperature > 0 else []
             ids = torch.tensor([self.prompt_ids], device=device)
             with torch.no_grad():
                 self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=s.max_new_tokens,
                                     use_cache=s.use_cache, pad_token_id=pad, eos_token_id=eos,
                                     streamer=self._handover, stopping_criteria=StoppingCriteriaList([_Cancelled(self._cancel)]),
-                                    **sampling)
+                                    do_sample=False, logits_processor=LogitsProcessorList(draws))
         except BaseException as exc:  # handed to the reader, who raises it
             self._tokens.put(exc)
         finally:

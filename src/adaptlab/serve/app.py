@@ -137,7 +137,8 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
             prompt, prompt_tokens = await run_in_threadpool(prepare)
         except UserError as exc:
             raise APIError(400, str(exc), "invalid_request") from None
-        max_tokens = token_budget(body.model, served, prompt_tokens, requested, default_tokens, settings)
+        max_tokens = token_budget(body.model, served, prompt_tokens, requested, default_tokens, settings,
+                                  body.token_field)
         gen = generation_settings(body, max_tokens)
         chunks = Chunks(chat, new_id("chatcmpl" if chat else "cmpl"), body.model)
 

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from adaptlab.serve.schemas import Unserved
+
 log = logging.getLogger("adaptlab.serve")
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
@@ -49,6 +51,9 @@ def describe_invalid(exc: RequestValidationError) -> APIError:
         where = f" at character {err['loc'][-1]}" if isinstance(err["loc"][-1], int) else ""
         reason = err.get("ctx", {}).get("error", "not JSON")
         return APIError(400, f"malformed JSON body{where}: {reason}", "invalid_json")
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, Unserved):
+        return APIError(400, str(cause), "unsupported_parameter", param=cause.field)
     field = ".".join(str(part) for part in err["loc"] if part != "body")
     if not field:
         return APIError(400, "the request body must be a JSON object", "invalid_request")

@@ -116,8 +116,9 @@ class Slots:
 
 
 def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: int | None, default: int,
-                 settings: ServeSettings) -> int:
-    """The max_tokens a request gets, or a 400 naming the limit it breaks."""
+                 settings: ServeSettings, field: str = "max_tokens") -> int:
+    """The max_tokens a request gets, or a 400 naming the limit it breaks (`field`: the request's
+    name for `requested`)."""
     context = served.context_length
     prompt_limit = settings.max_prompt_tokens or context
     if prompt_limit is not None and prompt_tokens > prompt_limit:
@@ -125,13 +126,13 @@ def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: 
         raise APIError(400, f"prompt is {prompt_tokens} tokens, over the limit of {prompt_limit} ({which})",
                        "prompt_too_long", param="prompt")
     if requested is not None and requested > settings.max_tokens:
-        raise APIError(400, f"max_tokens {requested} is over the server's limit of {settings.max_tokens} "
-                            "(--max-tokens)", "max_tokens_too_large", param="max_tokens")
+        raise APIError(400, f"{field} {requested} is over the server's limit of {settings.max_tokens} "
+                            "(--max-tokens)", "max_tokens_too_large", param=field)
     room = None if context is None else context - prompt_tokens
     if room is not None and room < 1:
         raise APIError(400, f"prompt of {prompt_tokens} tokens leaves no room to generate in the context of model "
                             f"{name!r} ({context} tokens)", "context_length_exceeded", param="prompt")
     if requested is not None and room is not None and requested > room:
-        raise APIError(400, f"prompt ({prompt_tokens} tokens) plus max_tokens ({requested}) is over the context of "
-                            f"model {name!r} ({context} tokens)", "context_length_exceeded", param="max_tokens")
+        raise APIError(400, f"prompt ({prompt_tokens} tokens) plus {field} ({requested}) is over the context of "
+                            f"model {name!r} ({context} tokens)", "context_length_exceeded", param=field)
     return requested or min(default, settings.max_tokens, room if room is not None else default)

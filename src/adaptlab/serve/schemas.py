@@ -1,22 +1,56 @@
 """Request and response bodies of the OpenAI API subset served here.
 
-Requests ignore fields they do not use (clients such as LangChain send penalties and
-the like by default) but refuse values they cannot honour, such as n > 1. Responses
-carry every field OpenAI's own do, nulls included, so strict clients parse them.
+Requests ignore fields that only tune sampling (clients such as LangChain send penalties
+and the like by default) but refuse values they cannot honour, such as n > 1, and any
+field whose answer would look served while it was not (`UNSERVED`: echo, log
+probabilities, logit bias, tools, JSON mode, ...) unless it is absent or says "off".
+Responses carry every field OpenAI's own do, nulls included, so strict clients parse them.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from adaptlab.engine.requests import SEEDS
 
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
     include_usage: bool = False
+
+
+def _off(*values: object) -> Callable[[object], bool]:
+    return lambda value: value is None or any(value == v and type(value) is type(v) for v in values)
+
+
+# Fields whose request changes the shape or content of the answer, with the values that ask for nothing.
+UNSERVED: dict[str, tuple[Callable[[object], bool], str]] = {
+    "echo": (_off(False), "false"),
+    "logprobs": (_off(False, 0), "false or 0"),
+    "top_logprobs": (_off(0), "0"),
+    "best_of": (_off(1), "1"),
+    "suffix": (_off(""), "an empty string"),
+    "logit_bias": (_off({}), "an empty object"),
+    "tools": (_off([]), "an empty list"),
+    "functions": (_off([]), "an empty list"),
+    "tool_choice": (_off("none", "auto"), '"none" or "auto"'),
+    "function_call": (_off("none", "auto"), '"none" or "auto"'),
+    "response_format": (_off({"type": "text"}), '{"type": "text"}'),
+}
+
+
+class Unserved(ValueError):
+    """A field asking for something this server does not do; `field` becomes the error's param."""
+
+    def __init__(self, field: str, value: object, accepted: str):
+        super().__init__(f"{field}={json.dumps(value)} is not served here (accepted: absent, or {accepted})")
+        self.field = field
 
 
 class GenerationRequest(BaseModel):
@@ -28,10 +62,19 @@ class GenerationRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEEDS[0], le=SEEDS[1])
     n: int | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_unserved(cls, body: Any) -> Any:
+        if isinstance(body, dict):
+            for field, (off, accepted) in UNSERVED.items():
+                if not off(body.get(field)):
+                    raise Unserved(field, body[field], accepted)
+        return body
 
     @field_validator("n")
     @classmethod
@@ -48,9 +91,21 @@ class GenerationRequest(BaseModel):
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
+    @property
+    def token_field(self) -> str:
+        """The field that set the requested number of tokens, for error messages."""
+        return "max_tokens"
+
 
 class CompletionRequest(GenerationRequest):
     prompt: str | list[str]
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _text(cls, prompt: Any) -> Any:
+        if isinstance(prompt, list) and any(isinstance(p, (int, list)) for p in prompt):
+            raise ValueError("prompts given as token ids are not served; send the prompt as text")
+        return prompt
 
     @field_validator("prompt")
     @classmethod
@@ -88,6 +143,10 @@ class ChatCompletionRequest(GenerationRequest):
     @property
     def requested_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def token_field(self) -> str:
+        return "max_completion_tokens" if self.max_completion_tokens else "max_tokens"
 
 
 class FeedbackRequest(BaseModel):
