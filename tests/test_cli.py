@@ -80,6 +80,7 @@ def _cli_error(*args: str, cwd=None) -> str:
     ({"empty/.keep": ""}, ["corpus", "prepare", "empty", "--out", "c"], "no readable documents in empty (accepted: .txt, .md, .jsonl)"),
     ({}, ["generate", "missing-run"], "missing-run: no such run or model folder"),
     ({}, ["eval", "."], "give exactly one of --text FILE, --corpus DIR or --instructions FILE"),
+    ({"empty.txt": "\n"}, ["eval", ".", "--text", "empty.txt"], "empty.txt: no text to score"),
     ({}, ["pretrain", "--data", "nowhere", "--out", "o"], "nowhere"),
     ({"bad.yaml": "- a list\n"}, ["pretrain", "--config", "bad.yaml"], "expected a mapping of settings"),
     ({}, ["finetune", "--data", "s", "--out", "o", "--method", "lora"], "finetune starts from a base: pass --base"),

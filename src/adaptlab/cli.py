@@ -273,6 +273,8 @@ def evaluate(
             raise UserError(f"{text}: not UTF-8 text") from None
     else:
         texts, source = [d.text for d in read_documents(split_path(corpus, split))], f"{corpus}:{split}"
+    if not any(t.strip() for t in texts):
+        raise UserError(f"{source}: no text to score")
     metrics = evaluate_texts(load_model(path), texts)
     for key, value in metrics.items():
         out.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", highlight=False)

@@ -53,6 +53,8 @@ costs: {reference: few}
     ("strategies:\n  - {name: a, method: zero_shot}\n", "costs.reference 'few_shot' is not a strategy of the study; "
                                                       "accepted: a"),
     ("base: {run: x, train: {}}\n", "base: give exactly one of run"),
+    ("strategies:\n  - {name: ../x, method: zero_shot}\ncosts: {reference: ../x}\n",
+     "strategies.0.name: '../x': use letters, digits, '_' and '-' (it names the strategy's folder)"),
     ("eval: {questions: 0}\n", "eval.questions: Input should be greater than 0 (got 0)"),
 ])
 def test_a_mistake_is_one_line_naming_the_field_and_what_is_accepted(tmp_path, text, message):

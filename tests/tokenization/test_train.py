@@ -114,6 +114,16 @@ def test_bad_input_is_a_user_error(args, message):
         train_tokenizer(*args, show_progress=False)
 
 
+def test_a_negative_min_frequency_or_a_file_as_out_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="min_frequency -1: give 0 or more"):
+        train_tokenizer(["text"], "bpe", 300, min_frequency=-1, show_progress=False)
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    with pytest.raises(UserError, match="notes.txt: is a file; give a folder"):
+        train_tokenizer(["text"], "bpe", 300, taken, show_progress=False)
+    assert taken.read_text() == "mine"
+
+
 def test_unigram_vocab_below_its_alphabet_is_a_user_error(texts):
     with pytest.raises(UserError, match="vocab_size 25 is too small for unigram"):
         train_tokenizer(texts, "unigram", 25, show_progress=False)

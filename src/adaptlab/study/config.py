@@ -13,10 +13,11 @@ Every mapping is strict: a misspelt field is one line naming it and the accepted
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adaptlab.config import read_yaml, validate
 from adaptlab.errors import UserError
@@ -80,6 +81,14 @@ class StrategySpec(_Strict):
     name: str = Field(min_length=1)
     method: str
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        """The name is the strategy's folder under strategies/: nothing that could lead out of it."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise ValueError(f"{name!r}: use letters, digits, '_' and '-' (it names the strategy's folder)")
+        return name
 
 
 def default_strategies() -> list[StrategySpec]:

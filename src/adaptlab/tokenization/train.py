@@ -51,6 +51,10 @@ def train_tokenizer(
         raise UserError(f"unknown tokenizer kind {kind!r}; accepted: {', '.join(KINDS)}")
     specials = check_special_tokens(special_tokens)
     _check_vocab_size(kind, vocab_size, len(specials))
+    if min_frequency < 0:
+        raise UserError(f"min_frequency {min_frequency}: give 0 or more (how often a pair must occur to be merged)")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserError(f"{out_dir}: is a file; give a folder for the tokenizer (new or existing)")
     texts = _non_empty(texts)
     if kind == "char":
         backend = _char_tokenizer(texts, vocab_size, specials)
