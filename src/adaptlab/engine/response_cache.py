@@ -5,8 +5,9 @@ A hit needs an exact match of the request as the model sees it: the rendered pro
 chat's messages through the template), the model name, and the settings that can change
 the output (defaults filled in; the sampling knobs dropped when greedy). The prompt is
 not otherwise normalised: whitespace or a Unicode form changes the tokens, and so the
-answer, and a cache must never return an answer the model would not have given. Sampled generations are random by nature, so they
-are not cached unless asked for (`cache_sampled`); a seeded one then repeats exactly.
+answer, and a cache must never return an answer the model would not have given. Sampled
+generations are random by nature, so they are not cached unless asked for
+(`cache_sampled`); a seeded one then repeats exactly.
 Entries expire after a time-to-live, and past a cap the oldest go first. SQLite in WAL
 mode lets several server processes read while one writes.
 """

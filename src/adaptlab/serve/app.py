@@ -100,14 +100,14 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
     async def completions(body: CompletionRequest, request: Request) -> Any:
         served = lookup(body.model)
         return await generate(request, body, served, lambda: served.completion_prompt(body.text),
-                              {"prompt": body.text}, body.max_tokens, COMPLETION_DEFAULT_TOKENS, chat=False)
+                              {"prompt": body.text}, COMPLETION_DEFAULT_TOKENS, chat=False)
 
     @v1.post("/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         served = lookup(body.model)
         messages = [m.as_dict() for m in body.messages]
         return await generate(request, body, served, lambda: served.chat_prompt(messages), {"messages": messages},
-                              body.requested_tokens, settings.max_tokens, chat=True)
+                              settings.max_tokens, chat=True)
 
     @v1.post("/feedback")
     async def feedback(body: FeedbackRequest) -> dict[str, Any]:
@@ -127,8 +127,8 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
         return models[name]
 
     async def generate(request: Request, body: GenerationRequest, served: ServedModel,
-                       build_prompt: Callable[[], str], record: dict[str, Any], requested: int | None,
-                       default_tokens: int, chat: bool) -> Any:
+                       build_prompt: Callable[[], str], record: dict[str, Any], default_tokens: int,
+                       chat: bool) -> Any:
         def prepare() -> tuple[str, int]:
             prompt = build_prompt()
             return prompt, served.count_tokens(prompt)
@@ -137,7 +137,7 @@ def create_app(models: Mapping[str, ServedModel], settings: ServeSettings) -> Fa
             prompt, prompt_tokens = await run_in_threadpool(prepare)
         except UserError as exc:
             raise APIError(400, str(exc), "invalid_request") from None
-        max_tokens = token_budget(body.model, served, prompt_tokens, requested, default_tokens, settings,
+        max_tokens = token_budget(body.model, served, prompt_tokens, body.requested_tokens, default_tokens, settings,
                                   body.token_field)
         gen = generation_settings(body, max_tokens)
         chunks = Chunks(chat, new_id("chatcmpl" if chat else "cmpl"), body.model)

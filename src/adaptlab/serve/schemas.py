@@ -92,8 +92,12 @@ class GenerationRequest(BaseModel):
         return bool(self.stream_options and self.stream_options.include_usage)
 
     @property
+    def requested_tokens(self) -> int | None:
+        return self.max_tokens
+
+    @property
     def token_field(self) -> str:
-        """The field that set the requested number of tokens, for error messages."""
+        """The field that set `requested_tokens`, for error messages."""
         return "max_tokens"
 
 

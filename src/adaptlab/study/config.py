@@ -13,12 +13,12 @@ Every mapping is strict: a misspelt field is one line naming it and the accepted
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from adaptlab.adapt.adapter_model import NAME
 from adaptlab.config import read_yaml, validate
 from adaptlab.errors import UserError
 from adaptlab.study.cost import CostSettings
@@ -86,7 +86,7 @@ class StrategySpec(_Strict):
     @classmethod
     def _folder_name(cls, name: str) -> str:
         """The name is the strategy's folder under strategies/: nothing that could lead out of it."""
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        if not NAME.fullmatch(name):
             raise ValueError(f"{name!r}: use letters, digits, '_' and '-' (it names the strategy's folder)")
         return name
 
