@@ -140,7 +140,7 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     if manifest is not None and manifest["kind"] != "hf":
         base = load_model(Path(manifest["base"]), device=device)
         if manifest.get("base_quantization") == "nf4":
-            from adaptlab.adapt.peft_methods import load_4bit
+            from adaptlab.adapt.qlora import load_4bit
 
             base.model = load_4bit(base.path, device)
         adapter_dir = resolve_model_dir(path)

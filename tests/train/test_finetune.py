@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from adaptlab.adapt.merge import merge_lora
-from adaptlab.adapt.peft_methods import load_4bit
+from adaptlab.adapt.qlora import cpu_packs_nf4, load_4bit, nf4_layers
 from adaptlab.config import validate
 from adaptlab.errors import UserError
 from adaptlab.runs import load_model
@@ -62,6 +62,8 @@ def test_each_method_lowers_validation_loss_and_reloads_without_adaptlab(method,
     elif method == "qlora":  # the adapter was trained over an NF4 base; it reloads over the same
         assert 0 < cost["trainable_share"] < 0.1
         assert "Linear4bit" in {type(m).__name__ for m in load_model(run).model.modules()}
+        narrow = sorted(nf4_layers(load_4bit(decoder_run / "model"))) if cpu_packs_nf4() else []
+        assert cost["nf4_generic_path_layers"] == narrow  # 32 wide: none fits bitsandbytes' packed kernel
         base = load_4bit(decoder_run / "model")
         plain = PeftModel.from_pretrained(base, run / "model").eval()
     else:

@@ -7,8 +7,6 @@ which), and keeps peft's import where it is used (it is slow to import).
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -80,23 +78,6 @@ def wrap_with_adapter(model: PreTrainedModel, settings: AdapterSettings) -> torc
         return keep_prompt_in_generation(get_peft_model(model, peft_config(settings, model)))
     except ValueError as exc:  # peft's own refusals (no default targets for an architecture, ...)
         raise UserError(f"adapter.{settings.method}: {str(exc).splitlines()[0]}") from None
-
-
-def load_4bit(model_dir: Path, device: str | torch.device = "cpu") -> PreTrainedModel:
-    """A causal LM with its linear layers quantized to NF4 (frozen), ready for LoRA: QLoRA's base.
-
-    bitsandbytes' CPU backend runs this on a machine without a GPU (it saves memory, not time).
-    """
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise UserError("QLoRA needs bitsandbytes for its 4-bit base: pip install 'adaptlab[qlora]'")
-    from peft import prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                      bnb_4bit_compute_dtype=torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=quantization,
-                                                 device_map=str(device), local_files_only=True)
-    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
 
 
 def load_adapter(model: PreTrainedModel, adapter_dir) -> torch.nn.Module:

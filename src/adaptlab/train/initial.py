@@ -12,7 +12,8 @@ from transformers import PreTrainedTokenizerBase
 
 from adaptlab.adapt import AdapterModel
 from adaptlab.adapt.bottleneck import BottleneckConfig
-from adaptlab.adapt.peft_methods import load_4bit, wrap_with_adapter
+from adaptlab.adapt.peft_methods import wrap_with_adapter
+from adaptlab.adapt.qlora import load_4bit
 from adaptlab.errors import UserError
 from adaptlab.models.presets import Family, SpecialIds, build_model
 from adaptlab.runs import load_model
@@ -51,7 +52,7 @@ def initial_model(cfg: PretrainConfig, meta: dict[str, Any] | None) -> Start:
     if cfg.adapter is not None and cfg.adapter.method == "qlora":
         if loaded.family != "decoder":
             raise UserError(f"QLoRA here trains causal LMs; base {cfg.base} is {loaded.family}")
-        model = load_4bit(loaded.path, next(loaded.model.parameters()).device)
+        model = load_4bit(loaded.path, next(loaded.model.parameters()).device, training=True)
     if cfg.adapter is not None:
         model = wrap_with_adapter(model, cfg.adapter)
     if cfg.bottleneck is not None:

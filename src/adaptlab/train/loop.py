@@ -208,6 +208,10 @@ class Trainer:
     def _adapter_run(self) -> bool:
         return self.cfg.adapter is not None or self.cfg.bottleneck is not None
 
+    @property
+    def _quantized(self) -> bool:
+        return self.cfg.adapter is not None and self.cfg.adapter.method == "qlora"
+
     def _full_state(self) -> tuple[dict, dict]:
         """Model and optimizer state, gathered whole; an adapter run keeps only what it trains
         (the frozen base is rebuilt from its folder), so checkpoints stay small."""
@@ -396,10 +400,9 @@ class Trainer:
             plain.save_pretrained(out)
             kind = "peft" if self.cfg.adapter else "hf"
         self.tokenizer.save_pretrained(out)
-        quantized = self.cfg.adapter is not None and self.cfg.adapter.method == "qlora"
         write_run_manifest(self.run_dir, family=self.family, model="model", kind=kind,
-                           base=self.base_dir if kind != "hf" else None, base_quantization="nf4" if quantized else None,
-                           chat=self.cfg.sft is not None and not self.extractive)
+                           base=self.base_dir if kind != "hf" else None,
+                           base_quantization="nf4" if self._quantized else None, chat=self.cfg.sft is not None and not self.extractive)
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
         write_cost(self.run_dir, self._cost(train_seconds, out))
@@ -409,10 +412,15 @@ class Trainer:
 
     def _cost(self, train_seconds: float, artifact: Path) -> dict[str, Any]:
         steps = max(1, self.step - self.steps_at_start)
-        return {"parameters": self.parameters, "trainable_parameters": self.trainable_parameters,
+        cost = {"parameters": self.parameters, "trainable_parameters": self.trainable_parameters,
                 "trainable_share": self.trainable_parameters / self.parameters,
                 "peak_rss_mb": peak_rss_mb(), "step_seconds": train_seconds / steps,
                 "artifact_bytes": sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file())}
+        if self._quantized:
+            from adaptlab.adapt.qlora import generic_path_layers
+
+            cost["nf4_generic_path_layers"] = generic_path_layers(self.model)
+        return cost
 
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, progress: bool = True,
