@@ -3,15 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact set the suite last passed with (every extra included); `make lock` refreshes it.
+LOCK := requirements.lock
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.7.0
 
-.PHONY: quickstart test install chromium benchmark clean
+.PHONY: quickstart test install lock chromium benchmark clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned: the CPU wheel on local disk; anything else pulls a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c $(LOCK) torch
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Resolve pyproject.toml's ranges afresh (the newest releases that install beside torch 2.13.0) into the lock.
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet $(PIP_TOOLS)
+	$(LOCK_VENV)/bin/pip-compile --quiet --strip-extras --extra harness --extra qlora --extra test \
+	    --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 install: $(STAMP)
 
@@ -33,4 +45,4 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/pretrain.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache
