@@ -1,11 +1,10 @@
-"""The small parts of the recipe: schedule, stopping rules, precision choice, objectives."""
+"""The small parts of the recipe: schedule, stopping rules, objectives (precision: test_precision.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from adaptlab.train.loop import resolve_precision
 from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
 from adaptlab.train.objectives import IGNORE, MaskedLM, SpanCorruption
 from adaptlab.train.schedule import lr_at
@@ -34,13 +33,6 @@ def test_overtraining_needs_rising_validation_and_falling_training_loss():
     assert detector.update(2.4, 3.0)  # validation 2.9 -> 2.95 -> 3.0 while training falls
     flat_train = OvertrainingDetector(window=3)
     assert not any(flat_train.update(3.0, v) for v in (3.0, 3.1, 3.2))
-
-
-def test_bf16_autocast_only_where_native():
-    cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) is None
-    assert resolve_precision("fp32", cpu) is None
-    assert resolve_precision("bf16", cpu) is torch.bfloat16  # asked for explicitly: honoured, with a warning
 
 
 def test_masked_lm_masks_only_ordinary_tokens_at_the_configured_rate():

@@ -30,6 +30,7 @@ from adaptlab.train.distributed import DistEnv, all_reduce_sum, init_distributed
 from adaptlab.train.metrics import MetricsLog, loss_metrics, plot_loss_curves
 from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
 from adaptlab.train.objectives import Objective, SpanExtraction, objective_for
+from adaptlab.train.precision import PrecisionChoice, autocast, choose_precision, measure_bf16_speedup
 from adaptlab.train.schedule import lr_at
 from adaptlab.train.sft_data import PackedExamples, ensure_chat_template, split_examples
 from adaptlab.train.span_data import SpanExamples
@@ -49,18 +50,6 @@ class RunResult:
     parameters: int
     trainable_parameters: int
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def resolve_precision(requested: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast only where the device computes it natively; None means fp32."""
-    if requested == "fp32":
-        return None
-    native = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if requested == "bf16":
-        if not native:
-            console.print("[yellow]warning:[/] bf16 requested on a device without native bf16; expect it to be far slower")
-        return torch.bfloat16
-    return torch.bfloat16 if native else None
 
 
 def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.AdamW:
@@ -155,8 +144,8 @@ class Trainer:
             else None
         self.parameters = count_parameters(self.model)
         self.trainable_parameters = count_parameters(self.model, trainable_only=True)
-        self.autocast_dtype = resolve_precision(self.tc.precision, env.device)
         self.model.to(env.device)
+        self.precision = self._choose_precision(resume)
         self.wrapped = wrap_model(self.model, env, self.tc.fsdp)
         self.optimizer = make_optimizer(self.wrapped, self.tc, env.device)
         self.forward_model = self._maybe_compile(self.wrapped)
@@ -168,6 +157,7 @@ class Trainer:
             self._restore()
         if env.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.precision.save(self.run_dir)
             (self.run_dir / "pretrain.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
         self.log = MetricsLog(self.run_dir / "metrics.jsonl", resume_step=self.step if resume else None) \
             if env.is_main else None
@@ -196,6 +186,34 @@ class Trainer:
         has_checkpoint = (self.run_dir / CHECKPOINT_DIR).exists() or (self.run_dir / "model").exists()
         if has_checkpoint and not resume:
             raise UserError(f"{self.run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+
+    def _choose_precision(self, resume: bool) -> PrecisionChoice:
+        """The run's precision (see train/precision.py); a resumed run keeps the one it started with."""
+        saved = PrecisionChoice.load(self.run_dir) if resume else None
+        if saved is not None and saved.requested == self.tc.precision:
+            return saved
+        if self.tc.precision == "auto" and self._quantized:
+            choice = PrecisionChoice("auto", "fp32", "QLoRA: bitsandbytes computes NF4 layers in fp32 for training")
+        else:
+            choice = choose_precision(self.tc.precision, self.env.device, self._bf16_speedup)
+        if self.env.is_main and (self.tc.precision == "auto" or choice.reason != "requested"):
+            console.print(f"precision: {choice.chosen} ({choice.reason})", highlight=False, soft_wrap=True)
+        return choice
+
+    def _bf16_speedup(self) -> float:
+        """bf16 autocast's speed-up on this model's own training step, before any wrapper (so no rank
+        waits on another's collectives), agreed across ranks."""
+        batch = self.train_batch(self.tc.batch_size, step_generator(self.tc.seed, 0, stream=2))
+        batch = {k: v.to(self.env.device) for k, v in batch.items()}
+        self.model.train()
+
+        def step(dtype: torch.dtype | None) -> None:
+            with autocast(self.env.device, dtype):
+                loss = self.objective.loss(self.model, batch)
+            loss.backward()
+            self.model.zero_grad(set_to_none=True)
+
+        return self._mean_over_ranks(measure_bf16_speedup(step))
 
     def _maybe_compile(self, model: torch.nn.Module) -> torch.nn.Module:
         if not self.tc.compile:
@@ -251,9 +269,7 @@ class Trainer:
 
     # --- steps -----------------------------------------------------------------------
     def _autocast(self):
-        if self.autocast_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.env.device.type, dtype=self.autocast_dtype)
+        return autocast(self.env.device, self.precision.autocast_dtype)
 
     def _sync_context(self, sync: bool):
         if self.env.distributed and not self.tc.fsdp and not sync:
@@ -415,7 +431,8 @@ class Trainer:
         cost = {"parameters": self.parameters, "trainable_parameters": self.trainable_parameters,
                 "trainable_share": self.trainable_parameters / self.parameters,
                 "peak_rss_mb": peak_rss_mb(), "step_seconds": train_seconds / steps,
-                "artifact_bytes": sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file())}
+                "artifact_bytes": sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file()),
+                "precision": self.precision.chosen}
         if self._quantized:
             from adaptlab.adapt.qlora import generic_path_layers
 
