@@ -21,8 +21,16 @@ How to read it
       comparison with nanoGPT's published-here figures.
     - Figures are printed, never asserted.
 
+    - Precision: `--precision fp32 --precision bf16 --precision auto` trains the configuration once
+      per precision and prints the CPU's flags, tokens/s, its ratio to the fp32 run, the final
+      validation loss, what `auto` chose and why, and the bf16/fp32 step-speed ratio of the
+      same model alternated in this process (the fair ratio; whole runs follow one another).
+      `--size 10m` uses the 10m preset (256 wide, 8 layers, 256-token windows) instead.
+
 Usage (from the repo root)
     .venv/bin/python benchmarks/pretrain.py [--iters 2000] [--compile] [--json out.json]
+    .venv/bin/python benchmarks/pretrain.py --size nanogpt --size 10m --iters 300 \
+        --precision fp32 --precision bf16 --precision auto
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from adaptlab.train.batches import TokenWindows, step_generator
 from adaptlab.train.loop import RunResult, make_optimizer, pretrain
 from adaptlab.train.objectives import CausalLM
 from adaptlab.train.metrics import read_metrics
+from adaptlab.train.precision import PrecisionChoice, autocast, measure_bf16_speedup
 from adaptlab.train.settings import PretrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +75,13 @@ TRAIN = {
     "beta2": 0.99, "grad_clip": 1.0, "eval_batches": 200, "checkpoint_every": 10_000, "log_every": 50,
     "seed": 1337,
 }
+# --size: nanoGPT's configuration, or the 10m preset (256 wide, 8 layers) on 256-token windows.
+SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "nanogpt": (MODEL, {}),
+    "10m": ({"family": "decoder", "size": "10m", "max_seq_len": 256, "dropout": 0.0},
+            {"seq_len": 256, "eval_batches": 50}),
+}
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 PEAK_SIZES = (1024, 1536, 2048)
 
 
@@ -207,9 +223,41 @@ def interleaved_step_times(cfg: PretrainConfig, prepared: PreparedData, use_comp
 
 
 # --- run ----------------------------------------------------------------------------
-def make_config(shards: Path, run_dir: Path, iters: int, eval_every: int, use_compile: bool) -> PretrainConfig:
-    train = {**TRAIN, "steps": iters, "eval_every": min(eval_every, iters), "compile": use_compile}
-    return PretrainConfig(data=shards, out=run_dir, model=MODEL, train=train)
+def make_config(shards: Path, run_dir: Path, iters: int, eval_every: int, use_compile: bool, size: str = "nanogpt",
+                precision: str = "fp32") -> PretrainConfig:
+    model, overrides = SIZES[size]
+    train = {**TRAIN, **overrides, "steps": iters, "eval_every": min(eval_every, iters), "compile": use_compile,
+             "precision": precision}
+    return PretrainConfig(data=shards, out=run_dir, model=model, train=train)
+
+
+def cpu_flags() -> list[str]:
+    """The flags that decide the fast paths on this CPU (Linux's /proc/cpuinfo; empty elsewhere)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return [flag for flag in CPU_FLAGS if flag in flags]
+
+
+def alternated_bf16_speedup(cfg: PretrainConfig, prepared: PreparedData) -> float:
+    """fp32 / bf16-autocast step time of this configuration's model and step, alternated in this process
+    (the loop's own measurement with a longer budget): the fair ratio on a shared machine."""
+    tc = cfg.train
+    windows = TokenWindows(load_split(prepared.shards, "train"), tc.seq_len + 1)
+    objective = CausalLM()
+    inputs = objective.make_batch(windows.sample(tc.batch_size, step_generator(tc.seed, 0)), step_generator(tc.seed, 0))
+    model = build_model(cfg.model, prepared.meta["vocab_size"], prepared.special_ids).train()
+    optimizer = make_optimizer(model, tc, torch.device("cpu"))
+
+    def step(dtype: torch.dtype | None) -> None:
+        with autocast(torch.device("cpu"), dtype):
+            loss = objective.loss(model, inputs)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return measure_bf16_speedup(step, rounds=5, budget_seconds=10.0)
 
 
 def median_training_throughput(metrics_path: Path) -> float:
@@ -230,7 +278,8 @@ def last_logged_train_loss(metrics_path: Path) -> tuple[float, int]:
 
 
 def collect_figures(cfg: PretrainConfig, result: RunResult, flops: FlopsEstimate, peaks: list[float],
-                    other_cores: float | None, meta: dict[str, Any], baseline: dict[str, float]) -> dict[str, Any]:
+                    other_cores: float | None, meta: dict[str, Any], baseline: dict[str, float] | None,
+                    size: str = "nanogpt") -> dict[str, Any]:
     tc = cfg.train
     tokens_per_step = tc.batch_size * tc.grad_accum * tc.seq_len
     tps = median_training_throughput(result.run_dir / "metrics.jsonl")
@@ -268,7 +317,10 @@ def collect_figures(cfg: PretrainConfig, result: RunResult, flops: FlopsEstimate
         "mfu_ratio": mfu / ref.mfu,
         "tokens_per_second_ratio": tps / ref.tokens_per_second,
         "in_run_step_ms": baseline,
-        "in_run_speed_ratio": {name: ms / baseline["adaptlab"] for name, ms in baseline.items() if name != "adaptlab"},
+        "in_run_speed_ratio": {name: ms / baseline["adaptlab"] for name, ms in baseline.items() if name != "adaptlab"}
+        if baseline else None,
+        "size": size,
+        "precision": PrecisionChoice.load(result.run_dir).__dict__,
     }
 
 
@@ -308,23 +360,29 @@ def _device_name() -> str:
 def print_report(fig: dict[str, Any], cfg: PretrainConfig, console: Console) -> None:
     ref = fig["nanogpt"]
     tc = cfg.train
-    table = Table(title=f"pretrain benchmark: shakespeare-char, {fig['steps']} steps, {fig['mode']}, "
-                        f"{fig['device']}, {fig['threads']} threads")
+    table = Table(title=f"pretrain benchmark: shakespeare-char, {fig['size']}, {fig['steps']} steps, {fig['mode']}, "
+                        f"{fig['precision']['chosen']}, {fig['device']}, {fig['threads']} threads")
     for column, justify in (("figure", "left"), ("adaptlab", "right"), (f"nanoGPT ({ref['mode']})", "right"),
                             ("ratio", "right")):
         table.add_column(column, justify=justify)
+    same = fig["size"] == "nanogpt"  # nanoGPT's figures are for its configuration only
+
+    def theirs(text: str) -> str:
+        return text if same else ""
+
     table.add_row("tokens/s (median, training)", f"{fig['tokens_per_second']:,.0f}",
-                  f"{ref['tokens_per_second']:,.0f}", f"{fig['tokens_per_second_ratio']:.2f}")
-    table.add_row("ms / iter", f"{fig['ms_per_iter']:.1f}", f"{ref['ms_per_iter']:.1f}", "")
-    table.add_row("MFU", f"{fig['mfu']:.1%}", f"{ref['mfu']:.0%}", f"{fig['mfu_ratio']:.2f}")
+                  theirs(f"{ref['tokens_per_second']:,.0f}"), theirs(f"{fig['tokens_per_second_ratio']:.2f}"))
+    table.add_row("ms / iter", f"{fig['ms_per_iter']:.1f}", theirs(f"{ref['ms_per_iter']:.1f}"), "")
+    table.add_row("MFU (of the fp32 peak)", f"{fig['mfu']:.1%}", theirs(f"{ref['mfu']:.0%}"),
+                  theirs(f"{fig['mfu_ratio']:.2f}"))
     before, after = fig["peak_gflops_before_after"]
     table.add_row("fp32 matmul peak GFLOP/s", f"{fig['peak_gflops']:.0f} ({before:.0f} / {after:.0f})",
-                  f"{ref['peak_gflops']:.0f}", "")
+                  theirs(f"{ref['peak_gflops']:.0f}"), "")
     table.add_row("model FLOPs / token", f"{fig['flops_per_token'] / 1e6:.2f} M", "", "")
     last = str(fig["steps"])
     for step, loss in fig["val_loss"].items():
-        theirs = f"{ref['val_loss']:.2f} ({ref['val_loss_here']:.3f} here) @2000" if step == last else ""
-        table.add_row(f"val loss @ {step}", f"{loss:.3f}", theirs, "")
+        reference = f"{ref['val_loss']:.2f} ({ref['val_loss_here']:.3f} here) @2000" if step == last else ""
+        table.add_row(f"val loss @ {step}", f"{loss:.3f}", theirs(reference), "")
     table.add_row(f"train loss (mean of last {fig['final_train_loss_steps']} steps)", f"{fig['final_train_loss']:.3f}",
                   "", "")
     table.add_row("tokens/s (mean over the run, training steps)", f"{fig['tokens_per_second_whole_run']:,.0f}", "", "")
@@ -343,9 +401,14 @@ def print_report(fig: dict[str, Any], cfg: PretrainConfig, console: Console) -> 
                   "matmul, stays)")
     console.print(f"MFU = FLOPs/token × tokens/s ÷ peak = {fig['flops_per_token']:,.0f} × "
                   f"{fig['tokens_per_second']:,.0f} ÷ {fig['peak_gflops']:.1f}e9 = {fig['mfu']:.1%}")
-    console.print(f"our MFU / nanoGPT's MFU = {fig['mfu_ratio']:.2f}   (the fair comparison on a shared machine)")
-    console.print(f"our tokens/s / nanoGPT's = {fig['tokens_per_second_ratio']:.2f}")
+    if fig["precision"]["chosen"] == "bf16":
+        console.print("  (a bf16 run is measured against the fp32 peak: bf16 matmuls run faster than it)")
+    if same:
+        console.print(f"our MFU / nanoGPT's MFU = {fig['mfu_ratio']:.2f}   (the fair comparison on a shared machine)")
+        console.print(f"our tokens/s / nanoGPT's = {fig['tokens_per_second_ratio']:.2f}")
     step = fig["in_run_step_ms"]
+    if step is None:
+        return
     console.print(f"in-run baseline (same batches, alternated rounds): adaptlab {fig['mode']} step "
                   f"{step['adaptlab']:.1f} ms")
     for name, ratio in fig["in_run_speed_ratio"].items():
@@ -354,40 +417,80 @@ def print_report(fig: dict[str, Any], cfg: PretrainConfig, console: Console) -> 
 
 
 # --- entry point --------------------------------------------------------------------
+def print_precision_summary(runs: list[dict[str, Any]], speedups: dict[str, float], console: Console) -> None:
+    """One row per (size, precision): what auto chose, tokens/s against the same size's fp32, final val loss."""
+    table = Table(title="precision: tokens/s and validation loss")
+    for column in ("size", "requested", "chosen", "tokens/s", "vs fp32", "val loss", "why"):
+        table.add_column(column, justify="left" if column in ("size", "requested", "chosen", "why") else "right")
+    fp32 = {fig["size"]: fig["tokens_per_second"] for fig in runs if fig["precision"]["chosen"] == "fp32"}
+    for fig in runs:
+        p = fig["precision"]
+        base = fp32.get(fig["size"])
+        table.add_row(fig["size"], p["requested"], p["chosen"], f"{fig['tokens_per_second']:,.0f}",
+                      f"{fig['tokens_per_second'] / base:.2f}x" if base else "", f"{list(fig['val_loss'].values())[-1]:.3f}",
+                      p["reason"])
+    console.print(table)
+    for size, speedup in speedups.items():
+        console.print(f"{size}: bf16 autocast step / fp32 step, alternated in this process: {speedup:.2f}x fp32 speed")
+
+
 def main(
     iters: Annotated[int, typer.Option(min=1, help="training steps (nanoGPT: 2000)")] = 2000,
     use_compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
     data: Annotated[Path, typer.Option(help="tinyshakespeare text file")] = DEFAULT_DATA,
     eval_every: Annotated[int, typer.Option(min=1, help="steps between evaluations (capped at --iters)")] = 500,
+    precision: Annotated[list[str], typer.Option(help="auto | fp32 | bf16; repeat to compare")] = ["fp32"],
+    size: Annotated[list[str], typer.Option(help="nanogpt | 10m; repeat for both")] = ["nanogpt"],
     workdir: Annotated[Path | None, typer.Option(help="where data and the run go (default: a temp dir)")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="keep the temp workdir")] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON here")] = None,
 ) -> None:
-    """Pretrain nanoGPT's shakespeare-char model with adaptlab and print throughput, MFU and losses."""
+    """Pretrain nanoGPT's shakespeare-char model (or the 10m preset) with adaptlab in each precision and print
+    throughput, MFU and losses."""
     if not data.is_file():
         raise typer.BadParameter(f"{data}: no such file", param_hint="--data")
+    for name in precision:
+        if name not in ("auto", "fp32", "bf16"):
+            raise typer.BadParameter(f"{name!r}: accepted auto, fp32, bf16", param_hint="--precision")
+    for name in size:
+        if name not in SIZES:
+            raise typer.BadParameter(f"{name!r}: accepted {', '.join(SIZES)}", param_hint="--size")
     temporary = workdir is None
     root = Path(tempfile.mkdtemp(prefix="adaptlab-bench-")) if temporary else workdir
     root.mkdir(parents=True, exist_ok=True)
     err = Console(stderr=True)
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(f"CPU flags: {' '.join(cpu_flags()) or 'none read'}; torch CPU capability "
+                  f"{torch.backends.cpu.get_cpu_capability()}")
     try:
         prepared = prepare_shards(data, root)
         env = init_distributed()  # sets the thread count pretrain will use, so the peak is measured alike
-        peaks = [measure_peak(env.device)]
-        run_dir = root / f"run-{time.strftime('%Y%m%d-%H%M%S')}"
-        cfg = make_config(prepared.shards, run_dir, iters, eval_every, use_compile)
-        err.print(f"training {iters} steps in {run_dir} ...")
-        meter = OtherCpuMeter()
-        result = pretrain(cfg, progress=sys.stderr.isatty())
-        other_cores = meter.cores()
-        peaks.append(measure_peak(env.device))
-        flops = model_flops(cfg.model, prepared.meta["vocab_size"], prepared.special_ids, cfg.train.seq_len)
-        err.print("timing adaptlab's and nanoGPT's training steps side by side ...")
-        baseline = interleaved_step_times(cfg, prepared, use_compile)
-        figures = collect_figures(cfg, result, flops, peaks, other_cores, prepared.meta, baseline)
-        print_report(figures, cfg, Console(width=None if sys.stdout.isatty() else 120))
+        runs, speedups = [], {}
+        for size_name in size:
+            for requested in precision:
+                peaks = [measure_peak(env.device)]
+                run_dir = root / f"run-{size_name}-{requested}-{time.strftime('%Y%m%d-%H%M%S')}"
+                cfg = make_config(prepared.shards, run_dir, iters, eval_every, use_compile, size_name, requested)
+                err.print(f"training {size_name} in {requested} for {iters} steps in {run_dir} ...")
+                meter = OtherCpuMeter()
+                result = pretrain(cfg, progress=sys.stderr.isatty())
+                other_cores = meter.cores()
+                peaks.append(measure_peak(env.device))
+                flops = model_flops(cfg.model, prepared.meta["vocab_size"], prepared.special_ids, cfg.train.seq_len)
+                baseline = None
+                if size_name == "nanogpt" and PrecisionChoice.load(run_dir).chosen == "fp32":
+                    err.print("timing adaptlab's and nanoGPT's training steps side by side ...")
+                    baseline = interleaved_step_times(cfg, prepared, use_compile)
+                figures = collect_figures(cfg, result, flops, peaks, other_cores, prepared.meta, baseline, size_name)
+                print_report(figures, cfg, console)
+                runs.append(figures)
+            if len(precision) > 1:
+                err.print(f"alternating fp32 and bf16 steps of the {size_name} model ...")
+                speedups[size_name] = alternated_bf16_speedup(cfg, prepared)
+        if len(runs) > 1:
+            print_precision_summary(runs, speedups, console)
         if json_path:
-            json_path.write_text(json.dumps(figures, indent=2) + "\n")
+            json_path.write_text(json.dumps(runs if len(runs) > 1 else runs[0], indent=2) + "\n")
     finally:
         if temporary and not keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -3,7 +3,7 @@
 bitsandbytes 0.50 computes NF4 layers on a CPU in one of two ways. The generic path
 dequantizes blockwise and works for any layer shape, forward and backward. On a CPU with
 AVX512-BF16 it also repacks a layer's weights in eval mode (no grad) for a fused bf16 kernel,
-~3x faster at batch 1 (`benchmarks/qlora_paths.py`), but that kernel needs
+1.5-14x faster than the generic path (`benchmarks/qlora_paths.py`), but that kernel needs
 `in_features % 64 == 0` and `out_features % 32 == 0`, and its packed weights have no backward:
 a LoRA trained through them after an evaluation gets no gradient below the packed layer.
 
@@ -27,24 +27,26 @@ PACK_IN_MULTIPLE = 64  # the NF4 block: absmax is reshaped to (out, in // 64) wh
 PACK_OUT_MULTIPLE = 32  # rows per packed tile (block_n)
 
 
-def _import_bitsandbytes():
+def import_bitsandbytes():
     """bitsandbytes, imported quietly: on AVX512-BF16 CPUs it asks `kernels` for a hub kernel at import
     and logs the failure offline (it falls back to its own), a message a user cannot act on."""
     if importlib.util.find_spec("bitsandbytes") is None:
         raise UserError("QLoRA needs bitsandbytes for its 4-bit base: pip install 'adaptlab[qlora]'")
-    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("bitsandbytes", "kernels")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         import bitsandbytes
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
     return bitsandbytes
 
 
 def cpu_packs_nf4() -> bool:
     """Whether bitsandbytes repacks NF4 weights for its AVX512-BF16 kernel on this CPU (in eval mode)."""
-    _import_bitsandbytes()
+    import_bitsandbytes()
     from bitsandbytes.functional import has_avx512bf16
 
     return bool(has_avx512bf16())
@@ -57,7 +59,7 @@ def fits_packed_kernel(layer: torch.nn.Linear) -> bool:
 
 def nf4_layers(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     """The model's NF4 linear layers by name."""
-    bnb = _import_bitsandbytes()
+    bnb = import_bitsandbytes()
     return {name: m for name, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)}
 
 
@@ -78,7 +80,7 @@ def load_4bit(model_dir: Path, device: str | torch.device = "cpu", *, training: 
               packing: bool | None = None) -> PreTrainedModel:
     """A causal LM with its linear layers quantized to NF4 (frozen): QLoRA's base, ready for LoRA when
     `training`, else for inference on the fastest CPU path each layer can take (see the module's doc)."""
-    _import_bitsandbytes()
+    import_bitsandbytes()
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
