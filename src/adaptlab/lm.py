@@ -19,6 +19,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from adaptlab.engine.generate import generate
 from adaptlab.engine.requests import GenerationSettings
 from adaptlab.errors import UserError
+from adaptlab.train.precision import PrecisionChoice, autocast, choose_precision, measure_bf16_speedup
+
+MIN_BATCHES_TO_MEASURE = 8  # scoring fewer batches than this stays in the requested or fp32 precision
 
 
 class LM(ABC):
@@ -56,7 +59,7 @@ class HFCausalLM(LM):
     """A decoder-only transformers model behind the LM interface."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16,
-                 max_length: int | None = None, chat: bool = False):
+                 max_length: int | None = None, chat: bool = False, precision: str = "fp32"):
         if model.config.is_encoder_decoder or not model.can_generate():
             raise UserError(f"{type(model).__name__} is not a causal language model; the LM interface needs a decoder")
         self.model = model.eval()
@@ -65,6 +68,8 @@ class HFCausalLM(LM):
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
         self.prefix_id = tokenizer.eos_token_id  # every training document followed an EOS
         self.chat = chat
+        self.precision = precision  # of scoring (fp32, bf16, or auto: see scoring_precision)
+        self.scoring_choice: PrecisionChoice | None = None
 
     @classmethod
     def from_path(cls, path: str | Path, *, device: str = "cpu", batch_size: int = 16) -> HFCausalLM:
@@ -101,15 +106,35 @@ class HFCausalLM(LM):
         cont = whole[len(ctx) :] if whole[: len(ctx)] == ctx else self.encode(continuation)
         return [self.prefix_id, *ctx], cont
 
+    def scoring_precision(self, ids: torch.Tensor, batches: int) -> PrecisionChoice:
+        """Decided once, on the first batch: `auto` takes bf16 autocast where the device computes bf16 and a
+        short alternated measurement of this model's forward shows it faster (from ~256 wide on an
+        AVX512-BF16 CPU, ~1.8x); never for a handful of batches, which the measurement would outweigh.
+        Generation stays fp32: batch-1 decoding under autocast measured 0.35-1.05x fp32."""
+        if self.scoring_choice is None:
+            if self.precision == "auto" and batches < MIN_BATCHES_TO_MEASURE:
+                self.scoring_choice = PrecisionChoice("auto", "fp32", f"{batches} batches to score: too few to "
+                                                                      "measure bf16 against")
+            else:
+                def forward(dtype: torch.dtype | None) -> None:
+                    with torch.no_grad(), autocast(self.device, dtype):
+                        self.model(input_ids=ids, use_cache=False)
+
+                self.scoring_choice = choose_precision(self.precision, self.device,
+                                                       lambda: measure_bf16_speedup(forward))
+        return self.scoring_choice
+
     def _score(self, windows: list[tuple[list[int], int]]) -> list[tuple[float, bool]]:
         """Sum of log-probs of the last `n` tokens of each sequence, and whether each was the argmax."""
         out: list[tuple[float, bool]] = []
+        batches = -(-len(windows) // self.batch_size)
         for start in range(0, len(windows), self.batch_size):
             chunk = windows[start : start + self.batch_size]
             width = max(len(seq) for seq, _ in chunk) - 1
             pad = self.tokenizer.pad_token_id or 0
             ids = torch.tensor([seq[:-1] + [pad] * (width - len(seq) + 1) for seq, _ in chunk], device=self.device)
-            with torch.no_grad():
+            dtype = self.scoring_precision(ids, batches).autocast_dtype
+            with torch.no_grad(), autocast(self.device, dtype):
                 logits = self.model(input_ids=ids, use_cache=False).logits[:, -ids.size(1) :]  # past virtual tokens
                 logprobs = F.log_softmax(logits.float(), dim=-1)
             for row, (seq, n) in enumerate(chunk):

@@ -103,3 +103,26 @@ def test_non_causal_models_get_objective_loss(tmp_path, shards_dir):
         HFCausalLM(loaded.model, loaded.tokenizer)
     metrics = evaluate_texts(loaded, [TEXT * 4])
     assert metrics["objective"] == "masked" and 0 < metrics["loss"] < 10
+
+
+@pytest.mark.parametrize(("flags", "texts", "chosen"), [
+    ([], 40, "fp32"),  # no native bf16: fp32, never measured
+    (["avx512_bf16"], 2, "fp32"),  # too little to score for a measurement to pay
+    (["avx512_bf16"], 40, "bf16"),  # native bf16 measured faster (forced here): bf16 autocast
+])
+def test_auto_scoring_precision_is_chosen_once_and_named(decoder_run, monkeypatch, flags, texts, chosen):
+    """Both CPU paths on any host: the flags and the measurement are forced."""
+    import adaptlab.lm as lm_module
+    import adaptlab.train.precision as precision
+
+    measured = []
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: flags)
+    monkeypatch.setattr(lm_module, "measure_bf16_speedup", lambda forward: (measured.append(1), forward(None), 2.0)[2])
+    loaded = load_model(decoder_run)
+    documents = [f"{TEXT} Number {i}." for i in range(texts)]
+    metrics = evaluate_texts(loaded, documents, batch_size=4, precision="auto")
+    assert metrics["precision"] == chosen and len(measured) == (chosen == "bf16")
+    exact = evaluate_texts(loaded, documents, batch_size=4)
+    assert exact["precision"] == "fp32"
+    assert metrics["loss"] == pytest.approx(exact["loss"], rel=0.02 if chosen == "bf16" else 1e-6)
+    assert (metrics["loss"] != exact["loss"]) == (chosen == "bf16")  # bf16 rounding shows: autocast was on

@@ -55,8 +55,14 @@ def objective_metrics(loaded: LoadedModel, texts: Sequence[str], *, seq_len: int
             "tokens": len(ids), "documents": len(texts)}
 
 
-def evaluate_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 16) -> dict[str, float]:
-    """The right held-out figures for the model's family."""
+def evaluate_texts(loaded: LoadedModel, texts: Sequence[str], batch_size: int = 16,
+                   precision: str = "fp32") -> dict[str, float | str]:
+    """The right held-out figures for the model's family (a causal LM's scored in `precision`, which the
+    figures name: fp32, bf16, or auto's choice)."""
     if loaded.family == "decoder":
-        return causal_metrics(HFCausalLM(loaded.model, loaded.tokenizer, batch_size=batch_size), texts)
+        lm = HFCausalLM(loaded.model, loaded.tokenizer, batch_size=batch_size, precision=precision)
+        metrics: dict[str, float | str] = dict(causal_metrics(lm, texts))
+        if lm.scoring_choice is not None:
+            metrics["precision"] = lm.scoring_choice.chosen
+        return metrics
     return objective_metrics(loaded, texts)
