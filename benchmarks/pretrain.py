@@ -426,9 +426,9 @@ def print_precision_summary(runs: list[dict[str, Any]], speedups: dict[str, floa
     for fig in runs:
         p = fig["precision"]
         base = fp32.get(fig["size"])
+        final_loss = list(fig["val_loss"].values())[-1]
         table.add_row(fig["size"], p["requested"], p["chosen"], f"{fig['tokens_per_second']:,.0f}",
-                      f"{fig['tokens_per_second'] / base:.2f}x" if base else "", f"{list(fig['val_loss'].values())[-1]:.3f}",
-                      p["reason"])
+                      f"{fig['tokens_per_second'] / base:.2f}x" if base else "", f"{final_loss:.3f}", p["reason"])
     console.print(table)
     for size, speedup in speedups.items():
         console.print(f"{size}: bf16 autocast step / fp32 step, alternated in this process: {speedup:.2f}x fp32 speed")

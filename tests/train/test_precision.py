@@ -61,7 +61,8 @@ def test_the_measurement_alternates_both_dtypes_and_reports_fp32_over_bf16():
 def test_a_run_records_its_choice_and_a_resumed_run_keeps_it(shards_dir, tmp_path, monkeypatch, flags):
     """Both CPU paths on any host: the flags are forced; on the bf16 path the measurement is forced too."""
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: flags)
-    monkeypatch.setattr("adaptlab.train.loop.measure_bf16_speedup", lambda step: (step(None), step(torch.bfloat16), 3.0)[2])
+    monkeypatch.setattr("adaptlab.train.loop.measure_bf16_speedup",
+                        lambda step: (step(None), step(torch.bfloat16), 3.0)[2])
     result = pretrain(tiny_config(shards_dir, tmp_path / "run", steps=10, precision="auto"), progress=False)
     saved = json.loads((tmp_path / "run" / "precision.json").read_text())
     expected = "bf16" if flags else "fp32"

@@ -418,7 +418,8 @@ class Trainer:
         self.tokenizer.save_pretrained(out)
         write_run_manifest(self.run_dir, family=self.family, model="model", kind=kind,
                            base=self.base_dir if kind != "hf" else None,
-                           base_quantization="nf4" if self._quantized else None, chat=self.cfg.sft is not None and not self.extractive)
+                           base_quantization="nf4" if self._quantized else None,
+                           chat=self.cfg.sft is not None and not self.extractive)
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
         write_cost(self.run_dir, self._cost(train_seconds, out))
