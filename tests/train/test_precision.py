@@ -80,3 +80,18 @@ def test_bf16_training_reaches_the_fp32_validation_loss(shards_dir, tmp_path):
         result = pretrain(tiny_config(shards_dir, tmp_path / name, steps=30, precision=name), progress=False)
         losses[name] = result.history[-1]["val_loss"]
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.03), losses
+
+
+def test_bf16_on_a_cpu_trains_with_eager_attention(shards_dir, tmp_path, monkeypatch):
+    """SDPA's bf16 backward on a CPU is slower than its fp32 one: bf16 runs switch attention to eager."""
+    from transformers import PreTrainedModel
+
+    chosen: list[str] = []
+    original = PreTrainedModel.set_attn_implementation
+    monkeypatch.setattr(PreTrainedModel, "set_attn_implementation",
+                        lambda self, name: (chosen.append(name), original(self, name))[1])
+    pretrain(tiny_config(shards_dir, tmp_path / "fp32", steps=2, precision="fp32"), progress=False)
+    assert chosen == ["sdpa"]
+    chosen.clear()
+    pretrain(tiny_config(shards_dir, tmp_path / "bf16", steps=2, precision="bf16"), progress=False)
+    assert chosen == ["eager"]
