@@ -251,6 +251,7 @@ def alternated_bf16_speedup(cfg: PretrainConfig, prepared: PreparedData) -> floa
     optimizer = make_optimizer(model, tc, torch.device("cpu"))
 
     def step(dtype: torch.dtype | None) -> None:
+        model.set_attn_implementation("eager" if dtype is not None else "sdpa")  # as the loop trains each
         with autocast(torch.device("cpu"), dtype):
             loss = objective.loss(model, inputs)
         loss.backward()
