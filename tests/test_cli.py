@@ -85,9 +85,58 @@ def _cli_error(*args: str, cwd=None) -> str:
     ({"bad.yaml": "- a list\n"}, ["pretrain", "--config", "bad.yaml"], "expected a mapping of settings"),
     ({}, ["finetune", "--data", "s", "--out", "o", "--method", "lora"], "finetune starts from a base: pass --base"),
     ({}, ["corpus", "prepare", "x", "--out", "c", "--validation-fraction", "1.5"], "validation_fraction=1.5"),
+    # a folder where a YAML file goes
+    ({"d/.keep": ""}, ["pretrain", "--config", "d"], "d: is a folder; give a YAML file"),
+    ({"d/.keep": ""}, ["pipeline", "run", "d", "x"], "d: is a folder; give a YAML file"),
+    ({"d/.keep": ""}, ["study", "run", "d"], "d: is a folder; give a YAML file"),
+    # a file where an output folder goes
+    ({"f": "x"}, ["pretrain", "--data", "s", "--out", "f"], "f: is a file; give a folder for the run"),
+    ({"f": "x"}, ["study", "run", "--out", "f"], "f: is a file; give a folder for the study"),
+    ({"f": "x"}, ["quickstart", "--out", "f"], "f: is a file; give a folder for the quickstart's work"),
+    ({}, ["prompt", "ask", ".", "Q?", "--max-gen-toks", "-1"],
+     "Invalid value for '--max-gen-toks': Input should be greater than or equal to 1 (got -1)"),
+    # a broken run folder
+    ({"run/adaptlab.yaml": "kind: [hf\n"}, ["generate", "run"], "run/adaptlab.yaml: not valid YAML"),
+    ({"run/adaptlab.yaml": "kind: hf\nfamily: decoder\nmodel: model\n", "run/model/config.json": "{}",
+      "run/model/model.safetensors": "not weights"}, ["generate", "run"],
+     "run/model/model.safetensors: not a readable safetensors file"),
+    ({"p.yaml": "stages:\n  - {name: parse, function: 'json:loads'}\n"}, ["pipeline", "run", "p.yaml", "no json"],
+     "stage 'parse' failed: JSONDecodeError: Expecting value"),
+    ({"lora/adaptlab.yaml": "kind: peft\nfamily: decoder\nmodel: model\nbase: /runs/base\n"},
+     ["finetune", "--base", "lora", "--data", "s", "--out", "o"],
+     "--base lora: a peft adapter run, not a full model; start from its base (/runs/base), or merge it first"),
+    ({"s.yaml": "base: {run: nowhere}\n"}, ["study", "run", "s.yaml", "--out", "o"],
+     "s.yaml: base.run: nowhere: no such run or model folder"),
+    # options the method (or the setting) would silently ignore
+    ({}, ["finetune", "--base", "b", "--data", "s", "--out", "o", "--method", "full", "--r", "8"],
+     "--r: not used by --method full (--r applies to lora, dora"),
+    ({}, ["finetune", "--base", "b", "--data", "s", "--out", "o", "--method", "lora", "--virtual-tokens", "8"],
+     "--virtual-tokens: not used by --method lora (--virtual-tokens applies to prefix, prompt)"),
+    ({"b/config.json": '{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}'},
+     ["finetune", "--base", "b", "--data", "s", "--out", "o", "--family", "encoder"],
+     "--family encoder: base b is a decoder; a run from a base keeps its family"),
+    ({}, ["pretrain", "--data", "s", "--out", "o", "--fsdp"], "--fsdp (train.fsdp) shards the model across torchrun's"),
+    ({"data.jsonl": '{"text": "fine"}\n{not json\n'}, ["corpus", "prepare", "data.jsonl", "--out", "c"],
+     "data.jsonl:2: not valid JSON"),
+    ({"o/.keep": ""}, ["pretrain", "--out", "o", "--resume"], "o: no run to resume (no pretrain.yaml)"),
+    ({}, ["finetune", "--base", "b", "--data", "s", "--out", "o", "--method", "BAD"],
+     "--method 'BAD': unknown; accepted: full, lora, dora, qlora, ia3, prefix, prompt, houlsby, pfeiffer, parallel, "
+     "scaled_parallel"),
+    # click's own usage errors
+    ({}, ["rag", "query", "ix", "q", "--k", "0"], "Invalid value for '--k': Input should be greater than or equal to 1"),
+    ({}, ["pretrain", "--bogus"], "No such option: --bogus"),
+    ({}, ["generate"], "Missing argument 'path'."),
 ])
 def test_user_mistakes_get_one_line_and_exit_code_2(tmp_path, setup, args, expected):
     for name, content in setup.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(content)
+    before = sorted(tmp_path.rglob("*"))
     assert expected in _cli_error(*args, cwd=tmp_path)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, nothing left behind
+
+
+def test_help_is_not_an_error():
+    proc = subprocess.run([sys.executable, "-m", "adaptlab", "rag", "query", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "--k" in proc.stdout and not proc.stderr.strip()

@@ -9,6 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+
+try:  # recent typer releases carry their own copy of click, whose exceptions are not click's
+    from typer._click import exceptions as click_errors
+except ImportError:
+    from click import exceptions as click_errors
 from rich.markup import escape
 
 from adaptlab.errors import UserError
@@ -21,6 +26,7 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
                   help="Adapt language models to a domain and measure which adaptation wins.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Read, clean, dedup and split text; make the synthetic domain.")
 tokenizer_app = typer.Typer(no_args_is_help=True, help="Train tokenizers.")
+
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(prompt_app, name="prompt")
@@ -132,7 +138,7 @@ def train(
     config: Annotated[Optional[Path], typer.Option(help="YAML settings; flags override it.")] = None,
     base: Annotated[Optional[Path], typer.Option(help="Run or checkpoint folder to start from.")] = None,
     method: Annotated[Optional[str], typer.Option(
-        help="full, lora, dora, ia3, prefix, prompt (peft) or houlsby, pfeiffer, parallel, scaled_parallel "
+        help="full, lora, dora, qlora, ia3, prefix, prompt (peft) or houlsby, pfeiffer, parallel, scaled_parallel "
              "(bottleneck adapters).")] = None,
     adapter_name: Annotated[Optional[str], typer.Option(help="Name of a bottleneck adapter.")] = None,
     r: Annotated[Optional[int], typer.Option("--r", help="LoRA/DoRA rank.")] = None,
@@ -160,17 +166,29 @@ def train(
     seed: Optional[int] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its checkpoint.")] = False,
 ) -> None:
-    from adaptlab.config import merge, read_yaml, validate
+    from adaptlab.config import check_output, merge, read_yaml, validate
+    from adaptlab.train.distributed import world_size
     from adaptlab.train.loop import pretrain as run_training
     from adaptlab.train.settings import PretrainConfig
 
     settings = read_yaml(config) if config else {}
-    if resume and out_dir and (out_dir / "pretrain.yaml").is_file():
-        settings = merge(read_yaml(out_dir / "pretrain.yaml"), settings)
+    if resume:
+        run_dir = out_dir or (Path(str(settings["out"])) if settings.get("out") else None)
+        if run_dir is None:
+            raise UserError("--resume continues the run in --out: pass --out RUN_FOLDER")
+        if not (run_dir / "pretrain.yaml").is_file():
+            raise UserError(f"{run_dir}: no run to resume (no pretrain.yaml); give an earlier run's folder as --out, "
+                            "or drop --resume to start one")
+        settings = merge(read_yaml(run_dir / "pretrain.yaml"), settings)
+    if method is not None and method not in _methods():
+        raise UserError(f"--method {method!r}: unknown; accepted: {', '.join(_methods())}")
+    method = method or _configured_method(settings)
+    _refuse_ignored_options(method, {"--r": r, "--alpha": alpha, "--target-modules": target_modules,
+                                     "--virtual-tokens": virtual_tokens, "--adapter-name": adapter_name})
     adapter = bottleneck = None
     if method in BOTTLENECK_KINDS:
         bottleneck = {"kind": method, "r": r, "name": adapter_name}
-    elif method and method != "full":
+    elif method != "full":
         targets = [t.strip() for t in target_modules.split(",")] if target_modules else None
         adapter = {"method": method, "r": r, "alpha": alpha, "target_modules": targets,
                    "num_virtual_tokens": virtual_tokens}
@@ -188,6 +206,12 @@ def train(
     if ctx.info_name == "finetune" and not merged.get("base"):
         raise UserError("finetune starts from a base: pass --base RUN_OR_CHECKPOINT (or use `adaptlab pretrain`)")
     cfg = validate(PretrainConfig, merged, source=str(config) if config else ctx.info_name)
+    check_output(cfg.out, folder=True, what="the run")
+    if cfg.base is not None:
+        _check_base(cfg.base, family)
+    if cfg.train.fsdp and world_size() == 1:
+        raise UserError("--fsdp (train.fsdp) shards the model across torchrun's processes, and this is one process "
+                        "(WORLD_SIZE unset or 1): launch under `torchrun --nproc_per_node=N`, or drop --fsdp")
     result = run_training(cfg, resume=resume)
     if result.metrics:
         figures = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
@@ -198,10 +222,63 @@ def train(
               highlight=False)
 
 
+def _methods() -> tuple[str, ...]:
+    """Every --method: full, peft's methods and the bottleneck adapters."""
+    from typing import get_args
+
+    from adaptlab.adapt.peft_methods import PeftMethod
+
+    return ("full", *get_args(PeftMethod), *BOTTLENECK_KINDS)
+
+
+def _configured_method(settings: dict) -> str:
+    """The method a settings file (or the resumed run's pretrain.yaml) names; full when it names none."""
+    adapter, bottleneck = settings.get("adapter"), settings.get("bottleneck")
+    if isinstance(adapter, dict) and adapter.get("method"):
+        return adapter["method"]
+    if isinstance(bottleneck, dict) and bottleneck.get("kind"):
+        return bottleneck["kind"]
+    return "full"
+
+
+def _refuse_ignored_options(method: str, given: dict[str, object]) -> None:
+    """An adapter option the method does not use would be silently dropped: refuse it, saying where it applies."""
+    from adaptlab.adapt.peft_methods import LORA_METHODS
+
+    applies = {"--r": (*LORA_METHODS, *BOTTLENECK_KINDS), "--alpha": LORA_METHODS,
+               "--target-modules": (*LORA_METHODS, "ia3"), "--virtual-tokens": ("prefix", "prompt"),
+               "--adapter-name": BOTTLENECK_KINDS}
+    ignored = [option for option, value in given.items() if value is not None and method not in applies[option]]
+    if ignored:
+        where = "; ".join(f"{option} applies to {', '.join(applies[option])}" for option in ignored)
+        raise UserError(f"{', '.join(ignored)}: not used by --method {method} ({where})")
+
+
+def _check_base(base: Path, family: Optional[str]) -> None:
+    """A base is a full model of the family asked for: an adapter run under a new run would save weights
+    nothing can load, and --family on a base would be ignored (the run keeps the base's family)."""
+    from adaptlab.runs import read_manifest
+
+    manifest = read_manifest(base)
+    if manifest is not None and manifest["kind"] != "hf":
+        raise UserError(f"--base {base}: a {manifest['kind']} adapter run, not a full model; start from its base "
+                        f"({manifest['base']}), or merge it first (`adaptlab merge {base} --out MERGED`, LoRA/DoRA) "
+                        "and start from the merged run")
+    if family is not None:
+        from transformers import AutoConfig
+
+        from adaptlab.runs import family_from_config, resolve_model_dir
+
+        actual = family_from_config(AutoConfig.from_pretrained(resolve_model_dir(base), local_files_only=True))
+        if family != actual:
+            raise UserError(f"--family {family}: base {base} is a {actual}; a run from a base keeps its family "
+                            "(drop --family)")
+
+
 app.command("pretrain", help="Train a model from scratch (or from --base: continued pretraining). "
                              "Under `torchrun --nproc_per_node=N` it trains data-parallel.")(train)
 app.command("finetune", help="Adapt a base model on a domain's token shards (or --sft instructions): --method "
-                             "full (continued pretraining), lora, dora, ia3, prefix, prompt, houlsby, pfeiffer, "
+                             "full (continued pretraining), lora, dora, qlora, ia3, prefix, prompt, houlsby, pfeiffer, "
                              "parallel or scaled_parallel.")(train)
 
 
@@ -247,6 +324,8 @@ def evaluate(
     corpus: Annotated[Optional[Path], typer.Option(help="A prepared corpus folder to score.")] = None,
     split: str = "validation",
     instructions: Annotated[Optional[Path], typer.Option(help="Strict-format instructions JSONL: format compliance.")] = None,
+    precision: Annotated[str, typer.Option(help="Scoring precision: auto (bf16 where the CPU or GPU computes it and "
+                                                "it measures faster), fp32 or bf16.")] = "auto",
 ) -> None:
     """Held-out loss, perplexity and bits per byte (or format compliance); written to the run's eval.json."""
     from adaptlab.corpus.documents import read_documents, split_path
@@ -275,7 +354,9 @@ def evaluate(
         texts, source = [d.text for d in read_documents(split_path(corpus, split))], f"{corpus}:{split}"
     if not any(t.strip() for t in texts):
         raise UserError(f"{source}: no text to score")
-    metrics = evaluate_texts(load_model(path), texts)
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UserError(f"--precision {precision!r}: accepted auto, fp32, bf16")
+    metrics = evaluate_texts(load_model(path), texts, precision=precision)
     for key, value in metrics.items():
         out.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", highlight=False)
     if (path / MANIFEST).is_file():
@@ -322,13 +403,14 @@ def serve(
     from adaptlab.config import validate
     from adaptlab.serve.decoding import decoding_summary
     from adaptlab.serve.registry import load_models
-    from adaptlab.serve.server import run_server
+    from adaptlab.serve.server import bind, run_server
     from adaptlab.serve.settings import ServeSettings
 
     settings = validate(ServeSettings, {
         "host": host, "port": port, "api_key": api_key, "max_concurrency": max_concurrency, "max_queue": max_queue,
         "timeout": timeout, "max_tokens": max_tokens, "max_prompt_tokens": max_prompt_tokens,
         "max_body_bytes": max_body_bytes, "feedback_db": feedback_db}, source="serve")
+    bind(host, port).close()  # a port in use fails now, not after the models load (run_server binds it again)
     cache = None
     if response_cache is not None:
         from adaptlab.engine.response_cache import ResponseCache
@@ -352,17 +434,41 @@ def quickstart(
     steps: Annotated[int, typer.Option(help="Training steps (1000 take about 5 minutes on 2 cores).")] = 1000,
 ) -> None:
     """The main job on its embedded default: corpus, tokenizer, model, evaluation, samples."""
+    from adaptlab.config import check_output
     from adaptlab.quickstart import run_quickstart
 
     if steps < 1:
         raise UserError(f"--steps {steps}: must be at least 1")
+    check_output(out_dir, folder=True, what="the quickstart's work")
     run_quickstart(out_dir, steps=steps)
 
 
+def _usage_message(exc: click_errors.UsageError) -> str:
+    """click's message for a usage error, with the value given where typer's pydantic check kept it
+    (its range messages say what is accepted but not what was given), and where to read the usage."""
+    from pydantic import ValidationError
+
+    message = exc.format_message()
+    if isinstance(exc.__cause__, ValidationError) and "input" in exc.__cause__.errors()[0]:
+        message += f" (got {exc.__cause__.errors()[0]['input']})"
+    return f"{message} (see `{exc.ctx.command_path} --help`)" if exc.ctx else message
+
+
 def main() -> None:
-    """Entry point: a user's mistake is one line on stderr and exit code 2, never a traceback."""
+    """Entry point: a user's mistake, ours or click's (a bad option, a value out of range), is one line
+    on stderr and exit code 2, never a traceback or a boxed panel."""
+    stderr = Console(stderr=True, soft_wrap=True)
     try:
-        app()
-    except UserError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:  # the help is already printed
+        sys.exit(exc.exit_code)
+    except click_errors.UsageError as exc:
+        stderr.print(f"[red]error:[/] {escape(_usage_message(exc))}", highlight=False)
         sys.exit(2)
+    except typer.Abort:
+        stderr.print("Aborted!", highlight=False)
+        sys.exit(1)
+    except UserError as exc:
+        stderr.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -61,6 +61,8 @@ def validate(model: type[M], data: dict[str, Any], source: str = "settings") -> 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping from a file; anything else is an error naming the file."""
+    if Path(path).is_dir():
+        raise UserError(f"{path}: is a folder; give a YAML file")
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -72,6 +74,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
     return data
+
+
+def check_output(path: Path, *, folder: bool, what: str) -> None:
+    """Refuse an output path that exists as the wrong kind (a file where a folder goes, or the
+    reverse) before any work, rather than fail when writing and leave half an output behind."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; give a folder for {what} (new or existing)")
+    if not folder and path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file path for {what}")
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

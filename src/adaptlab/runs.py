@@ -18,6 +18,7 @@ import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from adaptlab.config import read_yaml
 from adaptlab.errors import UserError
 from adaptlab.models.presets import Family
 
@@ -74,7 +75,7 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     manifest = Path(path) / MANIFEST
     if not manifest.is_file():
         return None
-    data = yaml.safe_load(manifest.read_text()) or {}
+    data = read_yaml(manifest)
     if data.get("kind") not in KINDS or "model" not in data or (data["kind"] != "hf" and "base" not in data):
         raise UserError(f"{manifest}: unsupported run manifest {data!r}; accepted kinds: hf, and peft or "
                         "bottleneck with a base")
@@ -90,10 +91,25 @@ def resolve_model_dir(path: Path) -> Path:
     if manifest is not None:
         path = path / manifest["model"]
         if manifest["kind"] != "hf":
+            _check_weights(path)
             return path
     if not (path / "config.json").is_file():
         raise UserError(f"{path}: not a run folder (no {MANIFEST}) nor a model folder (no config.json)")
+    _check_weights(path)
     return path
+
+
+def _check_weights(model_dir: Path) -> None:
+    """Each safetensors file's header read (cheap: nothing is loaded), so a truncated or corrupt
+    weights file is one line naming it rather than a deserializer's traceback."""
+    from safetensors import SafetensorError, safe_open
+
+    for weights in sorted(model_dir.glob("*.safetensors")):
+        try:
+            with safe_open(weights, framework="pt"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            raise UserError(f"{weights}: not a readable safetensors file ({exc}); retrain or copy it again") from None
 
 
 @dataclass

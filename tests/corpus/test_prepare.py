@@ -116,22 +116,26 @@ def test_too_short_documents_are_dropped(tmp_path: Path) -> None:
     assert sum(summary.documents.values()) == 1
 
 
-def test_jsonl_reads_a_custom_field_and_reports_bad_lines(tmp_path: Path) -> None:
-    lines = [
-        json.dumps({"body": prose(30)}),
-        "{not json",
-        json.dumps({"text": prose(31)}),
-        "",
-        json.dumps({"body": prose(32) + "\u2028" + prose(33)}),
-    ]
+def test_jsonl_reads_a_custom_field(tmp_path: Path) -> None:
+    lines = [json.dumps({"body": prose(30)}), "", json.dumps({"body": prose(32) + "\u2028" + prose(33)})]
     write(tmp_path / "data.jsonl", "\n".join(lines) + "\n")
 
     summary = prepare_corpus([tmp_path / "data.jsonl"], tmp_path / "out", text_field="body", validation_fraction=0)
 
-    reasons = {skip.where: skip.reason for skip in summary.skipped}
-    assert set(reasons) == {"data.jsonl:2", "data.jsonl:3"}
-    assert "JSON" in reasons["data.jsonl:2"] and "'body'" in reasons["data.jsonl:3"]
-    assert ids(tmp_path / "out" / "train.jsonl") == ["data.jsonl:1", "data.jsonl:5"]
+    assert not summary.skipped
+    assert ids(tmp_path / "out" / "train.jsonl") == ["data.jsonl:1", "data.jsonl:3"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("{not json", r"data.jsonl:2: not valid JSON \(Expecting property name"),
+    (json.dumps({"text": prose(31)}), "data.jsonl:2: expected a JSON object with a string field 'body'"),
+    ("[1, 2]", "data.jsonl:2: expected a JSON object with a string field 'body'"),
+])
+def test_a_malformed_jsonl_line_is_refused_naming_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    write(tmp_path / "data.jsonl", json.dumps({"body": prose(30)}) + "\n" + line + "\n")
+    with pytest.raises(UserError, match=message):
+        prepare_corpus([tmp_path / "data.jsonl"], tmp_path / "out", text_field="body")
+    assert not (tmp_path / "out").exists()
 
 
 def test_split_is_deterministic_and_independent_of_input_order(tmp_path: Path) -> None:

@@ -51,13 +51,25 @@ def test_index_query_eval(tmp_path, small_domain, real_index):
     (["query", "{index}", "q", "--mode", "sparse"], "unknown search mode 'sparse'"),
     (["reader-data", "{index}", "{tmp}/labels.jsonl", "--base", "{tmp}", "--out", "{tmp}/r.jsonl"],
      "labels.jsonl:1: a QA pair needs string fields question, answer, doc_id"),
+    (["reader-data", "{index}", "{tmp}/labels.jsonl", "--base", "{tmp}", "--out", "{tmp}/empty"],
+     "{tmp}/empty: is a folder; give a file path for the reader examples"),
+    (["eval", "{index}", "{tmp}/labels.jsonl", "--extractive"], "--extractive: only used with --reader"),
+    (["index", "{tmp}/labels.jsonl", "--out", "{tmp}/ix"],
+     "labels.jsonl:1: expected a JSON object with a string field 'text'"),
+    (["index", "{tmp}/empty", "--out", "{tmp}/ix", "--max-tokens", "0"], "max_tokens=0: must be from 8 to 254"),
+    (["query", "{index}", "  "], "question '  ' is empty"),
+    (["ask", "{index}", "{tmp}", ""], "question '' is empty"),
+    (["eval", "{index}", "{tmp}/labels.jsonl", "--reader", "{tmp}/nowhere"],  # before retrieval fails on gene-0999
+     "{tmp}/nowhere: no such run or model folder"),
 ])
 def test_user_mistakes_are_one_line_and_exit_code_2(monkeypatch, capsys, tmp_path, real_index, args, expected):
     (tmp_path / "empty").mkdir()
     (tmp_path / "labels.jsonl").write_text('{"question": "q", "doc_id": "gene-0999"}\n')
+    before = sorted(tmp_path.rglob("*"))
     fill = {"tmp": str(tmp_path), "index": str(real_index)}
     line = cli_error(cli.app, ["rag", *(a.format(**fill) for a in args)], monkeypatch, capsys)
     assert expected.format(**fill) in line
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, no .tmp left behind
 
 
 def test_reader_recipe_ask_and_exact_match(tmp_path, shards_dir, small_domain, real_index):

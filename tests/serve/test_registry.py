@@ -90,6 +90,32 @@ def test_cli_serve_bad_folder_is_one_line(tmp_path, monkeypatch, capsys):
     assert "max_queue" in line
 
 
+def test_cli_serve_broken_run_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "yaml").mkdir()
+    (tmp_path / "yaml" / "adaptlab.yaml").write_text("kind: [hf\n")
+    line = cli_error(adaptlab.cli.app, ["serve", str(tmp_path / "yaml")], monkeypatch, capsys)
+    assert f"{tmp_path}/yaml/adaptlab.yaml: not valid YAML" in line
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "config.json").write_text("{}")
+    (tmp_path / "weights" / "model.safetensors").write_bytes(b"\x00" * 64)
+    line = cli_error(adaptlab.cli.app, ["serve", str(tmp_path / "weights")], monkeypatch, capsys)
+    assert f"{tmp_path}/weights/model.safetensors: not a readable safetensors file" in line
+
+
+def test_cli_serve_on_a_port_in_use_is_one_line_and_opens_nothing(tmp_path, monkeypatch, capsys):
+    import socket
+
+    feedback = tmp_path / "feedback.sqlite3"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = cli_error(adaptlab.cli.app, ["serve", str(tmp_path / "any-run"), "--port", str(port),
+                                            "--feedback-db", str(feedback)], monkeypatch, capsys)
+    assert f"127.0.0.1:{port}: cannot listen there" in line and "choose another --port" in line
+    assert list(tmp_path.iterdir()) == []  # no feedback database, nothing loaded
+
+
 def test_cli_serve_hands_models_and_settings_to_the_server(model_dir, monkeypatch, capsys):
     import adaptlab.serve.server
 

@@ -56,6 +56,7 @@ costs: {reference: few}
     ("strategies:\n  - {name: ../x, method: zero_shot}\ncosts: {reference: ../x}\n",
      "strategies.0.name: '../x': use letters, digits, '_' and '-' (it names the strategy's folder)"),
     ("eval: {questions: 0}\n", "eval.questions: Input should be greater than 0 (got 0)"),
+    ("base: {run: nowhere}\n", "base.run: nowhere: no such run or model folder"),
 ])
 def test_a_mistake_is_one_line_naming_the_field_and_what_is_accepted(tmp_path, text, message):
     path = _study(tmp_path, text)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from adaptlab.config import check_output
 from adaptlab.corpus.clean import clean_text
 from adaptlab.corpus.dedup import drop_exact_duplicates, drop_near_duplicates
 from adaptlab.corpus.documents import SPLITS, Document, write_documents
@@ -90,7 +91,7 @@ def prepare_documents(
 ) -> PrepareSummary:
     """Clean, filter, dedup and split documents, then write the corpus to out_dir."""
     settings = PrepareSettings(min_chars, validation_fraction, near_dup_threshold, seed)
-    _check_out_dir(out_dir)
+    check_output(out_dir, folder=True, what="the prepared corpus")
     return _prepare(list(docs), Path(out_dir), settings, PrepareSummary(settings=asdict(settings)))
 
 
@@ -106,7 +107,7 @@ def prepare_corpus(
 ) -> PrepareSummary:
     """Read files and folders of .txt/.md/.jsonl, then prepare them as `prepare_documents` does."""
     settings = PrepareSettings(min_chars, validation_fraction, near_dup_threshold, seed)
-    _check_out_dir(out_dir)
+    check_output(out_dir, folder=True, what="the prepared corpus")
     if not inputs:
         raise UserError(f"no input paths given; pass files or folders of {_ACCEPTED}")
     read = read_inputs(inputs, text_field=text_field, exclude=Path(out_dir))
@@ -202,10 +203,6 @@ def _first_skips(skipped: list[Skip], shown: int = 3) -> str:
     text = "; ".join(f"{skip.where}: {skip.reason}" for skip in skipped[:shown])
     return text + ("; ..." if len(skipped) > shown else "")
 
-
-def _check_out_dir(out_dir: Path) -> None:
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise UserError(f"{out_dir}: exists and is not a folder; pass a folder for the prepared corpus")
 
 
 def _write(out_dir: Path, splits: dict[str, list[Document]], summary: PrepareSummary) -> None:

@@ -1,8 +1,10 @@
 """Read folders and files of .txt, .md and .jsonl into documents.
 
-A bad file or line is reported and skipped rather than stopping the run: one stray
-binary in a folder of thousands should not cost the user the whole corpus. Only a
-path that does not exist is an error, since it is almost always a typo.
+A file that is not text (binary, not UTF-8, unreadable) is reported and skipped rather than
+stopping the run: one stray binary in a folder of thousands should not cost the user the
+whole corpus. A malformed line of a JSONL file is an error naming file:line, as it is for
+every other JSONL input: it is a broken record, not a stray file. So is a path that does
+not exist, since it is almost always a typo.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ ACCEPTED_SUFFIXES = (".txt", ".md", JSONL_SUFFIX)
 
 @dataclass(frozen=True)
 class Skip:
-    """A file, or a JSONL line (`file:line`), left out, and why."""
+    """A file left out, and why."""
 
     where: str
     reason: str
@@ -124,10 +126,9 @@ def _read_jsonl_lines(text: str, rel: str, text_field: str, result: ReadResult) 
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            result.skipped.append(Skip(where, f"not valid JSON ({exc.msg})"))
-            continue
+            raise UserError(f"{where}: not valid JSON ({exc.msg}); each line is one JSON object") from None
         value = record.get(text_field) if isinstance(record, dict) else None
         if not isinstance(value, str):
-            result.skipped.append(Skip(where, f"no string field {text_field!r}"))
-            continue
+            raise UserError(f"{where}: expected a JSON object with a string field {text_field!r} "
+                            "(pick the field with --text-field)")
         result.documents.append(Document(id=where, text=value, source=rel))

@@ -18,11 +18,16 @@ from typing import Any
 
 from adaptlab.errors import UserError
 from adaptlab.lm import LM
-from adaptlab.pipeline.stages import LMStage, Stage
+from adaptlab.pipeline.stages import FunctionStage, LMStage, Stage
 
 
 class StageError(RuntimeError):
     """A stage failed with something other than a user mistake; the cause keeps its traceback."""
+
+
+class StageFunctionError(StageError, UserError):
+    """A user's stage function raised: their code, so the CLI prints one line naming the stage and the
+    error (a caller in Python still has the cause and its traceback)."""
 
 
 @dataclass(frozen=True)
@@ -109,4 +114,6 @@ def _naming(stage: Stage) -> Iterator[None]:
     except UserError as exc:
         raise UserError(f"stage {stage.name!r}: {exc}") from exc
     except Exception as exc:
-        raise StageError(f"stage {stage.name!r} failed: {type(exc).__name__}: {exc}") from exc
+        error = StageFunctionError if isinstance(stage, FunctionStage) else StageError
+        message = " ".join(str(exc).split()) or "(no message)"
+        raise error(f"stage {stage.name!r} failed: {type(exc).__name__}: {message}") from exc

@@ -54,7 +54,7 @@ def ask(
     select: Select = None, ids: Ids = None, seed: Seed = None, instruction: Instruction = None,
     extract_answer: Annotated[Optional[bool], typer.Option(
         help="Keep only the text after 'Answer:'. [default: for chain_of_thought and hybrid]")] = None,
-    max_gen_toks: int = 64,
+    max_gen_toks: Annotated[int, typer.Option(min=1, help="Most tokens to generate per answer.")] = 64,
     until: Annotated[Optional[list[str]], typer.Option(help="Stop string; repeat. [default: blank line, "
                                                              "'\\nQuestion:']")] = None,
 ) -> None:

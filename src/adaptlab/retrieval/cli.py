@@ -46,8 +46,8 @@ def index(
     from adaptlab.retrieval.search import embedder_named
     from adaptlab.retrieval.sources import read_corpus
 
-    given = {"max_tokens": max_tokens, "overlap": overlap}
-    chunking = ChunkSettings(**{k: v for k, v in given.items() if v is not None}) if any(given.values()) else None
+    given = {k: v for k, v in {"max_tokens": max_tokens, "overlap": overlap}.items() if v is not None}
+    chunking = ChunkSettings(**given) if given else None
     read = read_corpus(corpus, text_field=text_field)
     for skip in read.skipped:
         out.print(f"skipped {escape(skip.where)}: {skip.reason}", highlight=False)
@@ -70,6 +70,7 @@ def query(
     """Show the top-k chunks for a question: rank, score, document id and the start of the text."""
     from adaptlab.retrieval.search import open_searcher
 
+    _check_question(question)
     for rank, hit in enumerate(open_searcher(index_dir).search([question], k=k, mode=mode)[0], 1):
         snippet = " ".join(hit.text.split())[:SNIPPET_CHARS]
         out.print(f"{rank}. {hit.score:.4f}  {escape(hit.doc_id)}  {escape(snippet)}", highlight=False)
@@ -95,6 +96,15 @@ def evaluate(
     modes = list(MODES) if mode == ALL_MODES else [mode]
     if any(m not in MODES for m in modes):
         raise UserError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}, {ALL_MODES}")
+    if reader is None and (extractive or sentences is not None):
+        given = ", ".join(o for o, v in (("--extractive", extractive), ("--sentences", sentences)) if v)
+        raise UserError(f"{given}: only used with --reader (how a reader answers); add --reader RUN or drop {given}")
+    model = records = None
+    if reader is not None:  # loaded before the retrieval pass, so a bad reader fails at once
+        from adaptlab.retrieval.reader import read_qa
+        from adaptlab.retrieval.span_reader import load_reader
+
+        model, records = load_reader(reader), read_qa(queries)
     searcher = open_searcher(index_dir)
     labelled = read_labeled_queries(queries, searcher.index.hashes)
     table = Table(title=f"{len(labelled)} queries, document level")
@@ -105,13 +115,10 @@ def evaluate(
     for m, metrics in rows.items():
         table.add_row(m, *(f"{v:.3f}" for v in metrics.values()))
     out.print(table)
-    if reader is not None:
+    if model is not None:
         from adaptlab.retrieval.rag import RagLM
-        from adaptlab.retrieval.reader import ClosedBookLM, exact_match, read_qa
-        from adaptlab.retrieval.span_reader import load_reader
+        from adaptlab.retrieval.reader import ClosedBookLM, exact_match
 
-        records = read_qa(queries)
-        model = load_reader(reader)
         rag = RagLM(model, searcher, k=k, extractive=extractive, sentences=sentences)
         with_rag = exact_match(rag, records)["exact_match"]
         closed = exact_match(ClosedBookLM(model), records)["exact_match"]
@@ -136,6 +143,7 @@ def ask(
     from adaptlab.retrieval.search import open_searcher
     from adaptlab.retrieval.span_reader import load_reader
 
+    _check_question(question)
     answer = RagLM(load_reader(run), open_searcher(index_dir), k=k, mode=mode,
                    extractive=extractive, sentences=sentences).answer(question)
     out.print(escape(answer.text.strip()), highlight=False)
@@ -163,12 +171,14 @@ def reader_data(
     `adaptlab finetune --base BASE --sft OUT`."""
     import tempfile
 
+    from adaptlab.config import check_output
     from adaptlab.corpus.documents import write_jsonl
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
     from adaptlab.retrieval.reader import future_reader, practice_examples, read_qa, reader_examples
     from adaptlab.retrieval.search import open_searcher
 
+    check_output(out_file, folder=False, what="the reader examples (JSONL)")
     records = read_qa(qa, ("question", "answer", "doc_id"))
     searcher = open_searcher(index_dir)
     rag = RagLM(future_reader(base), searcher, k=k, mode=mode, sentences=sentences)
@@ -179,3 +189,9 @@ def reader_data(
                                           searcher.index.info.chunking, k=k, mode=mode, sentences=sentences)
     write_jsonl(out_file, examples)
     out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)
+
+
+def _check_question(question: str) -> None:
+    """A blank question would still be answered (with whatever ranks first for nothing)."""
+    if not question.strip():
+        raise UserError(f"question {question!r} is empty; give some text to ask about")

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
+from adaptlab.config import check_output
 from adaptlab.corpus.documents import Document, iter_jsonl, write_jsonl
 from adaptlab.errors import UserError
 from adaptlab.retrieval.chunking import Chunk, ChunkSettings, chunk_text, hf_token_spans
@@ -185,8 +186,7 @@ def _open_for_update(path: Path, embedder: TextEmbedder) -> ChunkIndex | None:
     """The current index, or None for a new one; never write into a folder that holds other things."""
     if (path / MANIFEST).is_file():
         return open_index(path, embedder)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{path}: exists and is not a folder; give a folder path for the index")
+    check_output(path, folder=True, what="the index")
     if path.is_dir() and any(not (_GENERATION.fullmatch(p.name) or p.name == _MANIFEST_TMP) for p in path.iterdir()):
         raise UserError(f"{path}: folder is not empty and holds no index ({MANIFEST}); choose a new or empty folder")
     return None

@@ -25,9 +25,11 @@ def run(
     = DEFAULT_OUT,
 ) -> None:
     """Build and measure each strategy, then write report.md and report.html."""
+    from adaptlab.config import check_output
     from adaptlab.study.config import load_study
     from adaptlab.study.runner import run_study
 
+    check_output(out_dir, folder=True, what="the study")
     config, settings = load_study(study)
     run_study(config, settings, out_dir, out)
 

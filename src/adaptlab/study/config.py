@@ -134,6 +134,13 @@ def load_study(path: Path | None) -> tuple[StudyConfig, dict[str, BaseModel]]:
     """The study in `path` (None: the default study), checked whole before anything runs."""
     source = str(path) if path else "default study"
     config = validate(StudyConfig, read_yaml(path) if path else {}, source)
+    if config.base.run is not None:  # a missing base would fail after study.json and the workspace are written
+        from adaptlab.runs import resolve_model_dir
+
+        try:
+            resolve_model_dir(config.base.run)
+        except UserError as exc:
+            raise UserError(f"{source}: base.run: {exc}") from None
     if config.domain.folder is not None:
         check_domain_folder(config.domain.folder)
     return config, check_strategies(config, source)

@@ -30,6 +30,11 @@ class DistEnv:
         return self.world_size > 1
 
 
+def world_size() -> int:
+    """How many processes torchrun started (1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_distributed(device: str = "auto") -> DistEnv:
     """Join torchrun's process group if launched by it, and set this process's threads.
 
@@ -38,7 +43,7 @@ def init_distributed(device: str = "auto") -> DistEnv:
     OMP_NUM_THREADS keeps that count: the user is sharing the cores on purpose. (Under
     torchrun, which sets OMP_NUM_THREADS=1 for every rank, the split above applies.)
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
