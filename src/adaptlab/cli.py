@@ -9,23 +9,34 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-
-try:  # recent typer releases carry their own copy of click, whose exceptions are not click's
-    from typer._click import exceptions as click_errors
-except ImportError:
-    from click import exceptions as click_errors
 from rich.markup import escape
 
 from adaptlab.errors import UserError
 from adaptlab.pipeline.cli import app as pipeline_app
 from adaptlab.prompting.cli import app as prompt_app
+from adaptlab.quiet import quiet_libraries
 from adaptlab.retrieval.cli import rag_app
 from adaptlab.study.cli import app as study_app
+
+try:  # recent typer releases carry their own copy of click, whose exceptions are not click's
+    from typer._click import exceptions as click_errors
+except ImportError:
+    from click import exceptions as click_errors
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
                   help="Adapt language models to a domain and measure which adaptation wins.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Read, clean, dedup and split text; make the synthetic domain.")
 tokenizer_app = typer.Typer(no_args_is_help=True, help="Train tokenizers.")
+
+
+@app.callback()
+def root(verbose: Annotated[bool, typer.Option("--verbose", help="Also show the libraries' own messages (loading "
+                                                                    "bars, deprecation notices, kernel look-ups).")]
+         = False) -> None:
+    """Adapt language models to a domain and measure which adaptation wins."""
+    if not verbose:
+        quiet_libraries()
+
 
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(tokenizer_app, name="tokenizer")

@@ -8,7 +8,6 @@ costs seconds, and `adaptlab --help` must stay instant.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -47,7 +46,6 @@ class Embedder:
     @property
     def model(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
