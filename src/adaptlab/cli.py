@@ -231,6 +231,8 @@ def train(
     out.print(f"{result.parameters:,} parameters ({result.trainable_parameters:,} trained, {share:.2%}), "
               f"{result.tokens_per_second:,.0f} tokens/s, {result.wall_seconds:.0f} s; run folder {result.run_dir}",
               highlight=False)
+    if result.precision is not None:
+        out.print(f"precision: {result.precision.chosen} ({result.precision.reason})", highlight=False)
 
 
 def _methods() -> tuple[str, ...]:

@@ -125,3 +125,13 @@ def test_adapter_checkpoints_hold_only_the_adapter_and_resume_exactly(decoder_ru
     a = load_file(str(tmp_path / "straight" / "model" / "adapter_model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "model" / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_qlora_run_generates_after_reload_as_its_model_scores(runs):
+    """Generation over the NF4 base takes the path chosen for each layer on this CPU and agrees with scoring."""
+    from adaptlab.lm import HFCausalLM
+
+    lm = HFCausalLM.from_path(runs["qlora"][1])
+    [text] = lm.generate_until([("The", {"until": [], "max_gen_toks": 6, "do_sample": False})])
+    [(_, greedy)] = lm.loglikelihood([("The", text)])
+    assert text and greedy  # the generated continuation is the model's own argmax at every step

@@ -66,7 +66,7 @@ def test_a_run_records_its_choice_and_a_resumed_run_keeps_it(shards_dir, tmp_pat
     result = pretrain(tiny_config(shards_dir, tmp_path / "run", steps=10, precision="auto"), progress=False)
     saved = json.loads((tmp_path / "run" / "precision.json").read_text())
     expected = "bf16" if flags else "fp32"
-    assert saved["chosen"] == expected and saved["requested"] == "auto"
+    assert saved["chosen"] == expected and saved["requested"] == "auto" and result.precision.chosen == expected
     assert json.loads((tmp_path / "run" / "cost.json").read_text())["precision"] == expected
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"] + 0.5  # it trained, in either precision
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ["avx512_bf16"] if not flags else [])

@@ -51,6 +51,7 @@ class RunResult:
     parameters: int
     trainable_parameters: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    precision: PrecisionChoice | None = None  # what the run trained in, and why
 
 
 def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.AdamW:
@@ -198,8 +199,6 @@ class Trainer:
             choice = PrecisionChoice("auto", "fp32", "QLoRA: bitsandbytes computes NF4 layers in fp32 for training")
         else:
             choice = choose_precision(self.tc.precision, self.env.device, self._bf16_speedup)
-        if self.env.is_main and (self.tc.precision == "auto" or choice.reason != "requested"):
-            console.print(f"precision: {choice.chosen} ({choice.reason})", highlight=False, soft_wrap=True)
         return choice
 
     def _bf16_speedup(self) -> float:
@@ -384,7 +383,8 @@ class Trainer:
             console.print(f"interrupted at step {self.step}; checkpoint saved — continue with --resume")
         trained = tokens_per_step * (self.step - steps_at_start)
         return RunResult(self.run_dir, self.step, stopped, final, trained / max(clock.train_seconds, 1e-9),
-                         time.perf_counter() - started, self.parameters, self.trainable_parameters, self.history)
+                         time.perf_counter() - started, self.parameters, self.trainable_parameters, self.history,
+                         self.precision)
 
     def _record(self, record: dict[str, Any]) -> None:
         if self.log:
