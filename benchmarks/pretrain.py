@@ -60,7 +60,8 @@ from adaptlab.train.batches import TokenWindows, step_generator
 from adaptlab.train.loop import RunResult, make_optimizer, pretrain
 from adaptlab.train.objectives import CausalLM
 from adaptlab.train.metrics import read_metrics
-from adaptlab.train.precision import PrecisionChoice, autocast, measure_bf16_speedup
+from adaptlab.train.precision import (REQUESTS, PrecisionChoice, attention_for, autocast, cpu_flags,
+                                      measure_bf16_speedup)
 from adaptlab.train.settings import PretrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,6 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "10m": ({"family": "decoder", "size": "10m", "max_seq_len": 256, "dropout": 0.0},
             {"seq_len": 256, "eval_batches": 50}),
 }
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 PEAK_SIZES = (1024, 1536, 2048)
 
 
@@ -231,15 +231,6 @@ def make_config(shards: Path, run_dir: Path, iters: int, eval_every: int, use_co
     return PretrainConfig(data=shards, out=run_dir, model=model, train=train)
 
 
-def cpu_flags() -> list[str]:
-    """The flags that decide the fast paths on this CPU (Linux's /proc/cpuinfo; empty elsewhere)."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return []
-    return [flag for flag in CPU_FLAGS if flag in flags]
-
-
 def alternated_bf16_speedup(cfg: PretrainConfig, prepared: PreparedData) -> float:
     """fp32 / bf16-autocast step time of this configuration's model and step, alternated in this process
     (the loop's own measurement with a longer budget): the fair ratio on a shared machine."""
@@ -251,7 +242,7 @@ def alternated_bf16_speedup(cfg: PretrainConfig, prepared: PreparedData) -> floa
     optimizer = make_optimizer(model, tc, torch.device("cpu"))
 
     def step(dtype: torch.dtype | None) -> None:
-        model.set_attn_implementation("eager" if dtype is not None else "sdpa")  # as the loop trains each
+        attention_for(model, torch.device("cpu"), dtype)  # as the loop trains each
         with autocast(torch.device("cpu"), dtype):
             loss = objective.loss(model, inputs)
         loss.backward()
@@ -451,8 +442,8 @@ def main(
     if not data.is_file():
         raise typer.BadParameter(f"{data}: no such file", param_hint="--data")
     for name in precision:
-        if name not in ("auto", "fp32", "bf16"):
-            raise typer.BadParameter(f"{name!r}: accepted auto, fp32, bf16", param_hint="--precision")
+        if name not in REQUESTS:
+            raise typer.BadParameter(f"{name!r}: accepted {', '.join(REQUESTS)}", param_hint="--precision")
     for name in size:
         if name not in SIZES:
             raise typer.BadParameter(f"{name!r}: accepted {', '.join(SIZES)}", param_hint="--size")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 import torch
@@ -25,7 +24,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adaptlab.adapt.qlora import import_bitsandbytes, cpu_packs_nf4
+from adaptlab.adapt.qlora import cpu_packs_nf4, import_bitsandbytes
+from adaptlab.train.precision import cpu_flags
 
 
 def nf4_layer(linear: torch.nn.Linear, packed: bool) -> torch.nn.Module:
@@ -51,7 +51,7 @@ def main(
     rounds: Annotated[int, typer.Option(min=1, help="alternated rounds per contender")] = 7,
 ) -> None:
     """Print ms per forward of fp32, NF4 generic and NF4 packed layers."""
-    flags = sorted(set(Path("/proc/cpuinfo").read_text().split()) & {"avx2", "avx512_bf16", "avx512_vnni", "amx_bf16"})
+    flags = cpu_flags()
     packs = cpu_packs_nf4()
     console = Console()
     console.print(f"CPU flags: {' '.join(flags)}; torch threads {torch.get_num_threads()}; "

@@ -367,8 +367,10 @@ def evaluate(
         texts, source = [d.text for d in read_documents(split_path(corpus, split))], f"{corpus}:{split}"
     if not any(t.strip() for t in texts):
         raise UserError(f"{source}: no text to score")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise UserError(f"--precision {precision!r}: accepted auto, fp32, bf16")
+    from adaptlab.train.precision import REQUESTS
+
+    if precision not in REQUESTS:
+        raise UserError(f"--precision {precision!r}: accepted {', '.join(REQUESTS)}")
     metrics = evaluate_texts(load_model(path), texts, precision=precision)
     for key, value in metrics.items():
         out.print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}", highlight=False)

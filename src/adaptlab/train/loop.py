@@ -18,7 +18,6 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
-from transformers import PreTrainedModel
 
 from adaptlab.errors import UserError
 from adaptlab.models.presets import count_parameters
@@ -31,7 +30,8 @@ from adaptlab.train.distributed import DistEnv, all_reduce_sum, init_distributed
 from adaptlab.train.metrics import MetricsLog, loss_metrics, plot_loss_curves
 from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
 from adaptlab.train.objectives import Objective, SpanExtraction, objective_for
-from adaptlab.train.precision import PrecisionChoice, autocast, choose_precision, measure_bf16_speedup
+from adaptlab.train.precision import (PrecisionChoice, attention_for, autocast, choose_precision,
+                                      measure_bf16_speedup)
 from adaptlab.train.schedule import lr_at
 from adaptlab.train.sft_data import PackedExamples, ensure_chat_template, split_examples
 from adaptlab.train.span_data import SpanExamples
@@ -148,7 +148,7 @@ class Trainer:
         self.trainable_parameters = count_parameters(self.model, trainable_only=True)
         self.model.to(env.device)
         self.precision = self._choose_precision(resume)
-        self._attention_for(self.precision.autocast_dtype)
+        attention_for(self.model, env.device, self.precision.autocast_dtype)
         self.wrapped = wrap_model(self.model, env, self.tc.fsdp)
         self.optimizer = make_optimizer(self.wrapped, self.tc, env.device)
         self.forward_model = self._maybe_compile(self.wrapped)
@@ -207,25 +207,15 @@ class Trainer:
         self.model.train()
 
         def step(dtype: torch.dtype | None) -> None:
-            self._attention_for(dtype)
+            attention_for(self.model, self.env.device, dtype)
             with autocast(self.env.device, dtype):
                 loss = self.objective.loss(self.model, batch)
             loss.backward()
             self.model.zero_grad(set_to_none=True)
 
         speedup = measure_bf16_speedup(step)
-        self._attention_for(None)
+        attention_for(self.model, self.env.device, None)
         return self._mean_over_ranks(speedup)
-
-    def _attention_for(self, dtype: torch.dtype | None) -> None:
-        """Eager attention under bf16 autocast on a CPU, SDPA otherwise: SDPA's bf16 flash-attention backward
-        on a CPU is slower than its fp32 one (10m preset, T 256, alternated steps: bf16 1.42x fp32 with eager
-        attention, 1.36x with SDPA; in fp32 SDPA is the faster)."""
-        if self.env.device.type != "cpu":
-            return
-        hf = next((m for m in self.model.modules() if isinstance(m, PreTrainedModel)), None)
-        if hf is not None and hf.config._attn_implementation in ("sdpa", "eager"):
-            hf.set_attn_implementation("eager" if dtype is not None else "sdpa")
 
     def _maybe_compile(self, model: torch.nn.Module) -> torch.nn.Module:
         if not self.tc.compile:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adaptlab.adapt.bottleneck import BottleneckConfig
 from adaptlab.adapt.peft_methods import AdapterSettings
 from adaptlab.models.presets import ModelConfig
+from adaptlab.train.precision import RequestedPrecision
 from adaptlab.train.sft_data import SFTSettings
 
 
@@ -34,7 +34,7 @@ class TrainConfig(BaseModel):
     checkpoint_every: int = Field(default=500, gt=0)
     log_every: int = Field(default=10, gt=0)
     seed: int = 1337
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: RequestedPrecision = "auto"
     compile: bool = False
     fsdp: bool = False
     patience: int | None = Field(default=None, gt=0, description="evaluations without improvement before stopping")
