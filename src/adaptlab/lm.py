@@ -39,6 +39,11 @@ class LM(ABC):
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
         """For each (context, settings): the generated text, cut at the first of settings['until']."""
 
+    def fingerprint(self) -> str | None:
+        """What identifies this system's answers (weights, tokenizer, retrieval index...), for caches of
+        answers to key on; None when unknown, and then nothing it answers outlives the process."""
+        return None
+
 
 def settings_from_gen_kwargs(gen_kwargs: dict[str, Any]) -> GenerationSettings:
     """lm-eval's gen_kwargs (until, max_gen_toks, do_sample, temperature...) as our settings."""
@@ -70,6 +75,7 @@ class HFCausalLM(LM):
         self.chat = chat
         self.precision = precision  # of scoring (fp32, bf16, or auto: see scoring_precision)
         self.scoring_choice: PrecisionChoice | None = None
+        self._fingerprint: str | None = None
 
     @classmethod
     def from_path(cls, path: str | Path, *, device: str = "cpu", batch_size: int = 16) -> HFCausalLM:
@@ -95,6 +101,14 @@ class HFCausalLM(LM):
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def fingerprint(self) -> str:
+        """Weights (adapter included), config, tokenizer and chat rendering; computed once (it reads every weight)."""
+        if self._fingerprint is None:
+            from adaptlab.fingerprint import model_digest
+
+            self._fingerprint = model_digest(self.model, self.tokenizer, chat=self.chat, max_length=self.max_length)
+        return self._fingerprint
 
     def _split_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Ids of context and continuation, encoding them together as lm-eval does so merges agree."""

@@ -20,6 +20,12 @@ def _one_thread():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _user_data(tmp_path, monkeypatch):
+    """The user's data folder (the default feedback database's home) is the test's own."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
+
+
 @pytest.fixture(scope="session")
 def model_dir(tokenizer_dir, tmp_path_factory) -> Path:
     """A random 2-layer decoder with a 64-token context: greedy output is deterministic and rarely EOS."""

@@ -74,3 +74,6 @@ class EndlessModel:
 
     def stream(self, prompt: str, settings: GenerationSettings) -> EndlessStream:
         return EndlessStream(self.cancelled)
+
+    def identity(self) -> str:
+        return "endless"

@@ -146,7 +146,7 @@ def test_cli_serve_drafts_base_models_and_prefix_caches_the_rest(model_dir, adap
     import adaptlab.serve.server
 
     started = {}
-    monkeypatch.setattr(adaptlab.serve.server, "run_server", lambda models, settings: started.update(models=models))
+    monkeypatch.setattr(adaptlab.serve.server, "run_server", lambda models, settings, on_shutdown: started.update(models=models))
     monkeypatch.setattr(sys, "argv", ["adaptlab", "serve", f"base={model_dir}", f"legal={adapter_run}",
                                       "--prefix-cache-mb", "1", "--draft", str(draft_dir)])
     with pytest.raises(SystemExit) as exited:

@@ -120,7 +120,7 @@ def test_cli_serve_hands_models_and_settings_to_the_server(model_dir, monkeypatc
     import adaptlab.serve.server
 
     started = {}
-    monkeypatch.setattr(adaptlab.serve.server, "run_server", lambda models, settings: started.update(
+    monkeypatch.setattr(adaptlab.serve.server, "run_server", lambda models, settings, on_shutdown: started.update(
         models=models, settings=settings))
     monkeypatch.setattr(sys, "argv", ["adaptlab", "serve", f"tiny={model_dir}", "--port", "8123",
                                       "--max-concurrency", "2", "--timeout", "5"])

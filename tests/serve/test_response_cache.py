@@ -36,6 +36,9 @@ class CountingModel:
         self.streams += 1
         return self.model.stream(prompt, settings)
 
+    def identity(self):
+        return self.model.identity()
+
 
 @pytest.fixture
 def cache(tmp_path):
@@ -78,7 +81,7 @@ def test_cli_serve_puts_the_cache_in_front_of_every_model(model_dir, tmp_path, m
     import adaptlab.serve.server
 
     started = {}
-    monkeypatch.setattr(adaptlab.serve.server, "run_server", lambda models, settings: started.update(models=models))
+    monkeypatch.setattr(adaptlab.serve.server, "run_server", lambda models, settings, on_shutdown: started.update(models=models, on_shutdown=on_shutdown))
     monkeypatch.setattr(sys, "argv", ["adaptlab", "serve", f"tiny={model_dir}", "--response-cache",
                                       str(tmp_path / "responses.sqlite3"), "--cache-ttl", "60"])
     with pytest.raises(SystemExit) as exited:

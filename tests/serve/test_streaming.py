@@ -10,7 +10,7 @@ import pytest
 
 from adaptlab.engine.generate import generate
 from adaptlab.engine.requests import GenerationSettings, cut_at_stop
-from adaptlab.engine.streaming import AHEAD, TokenStream, held_back
+from adaptlab.engine.streaming import AHEAD, TokenStream
 from adaptlab.errors import UserError
 from adaptlab.serve.decoding import Decodings, Draft, Generated, PrefixCached
 
@@ -137,10 +137,3 @@ def test_prompts_keep_their_end_within_the_context(tiny_lm, decoding):
     assert stream.finish_reason is not None
     with pytest.raises(UserError, match="leaves no room for a prompt"):
         decoding.stream(PROMPT, GenerationSettings(max_new_tokens=tiny_lm.max_length))
-
-
-def test_held_back_keeps_what_may_still_change():
-    assert held_back("The answer<|us", ["<|user|>"]) == 4
-    assert held_back("The answer", ["<|user|>"]) == 0
-    assert held_back("caf\ufffd", []) == 1
-    assert held_back("ends with <", ["<|user|>", "<b>"]) == 1

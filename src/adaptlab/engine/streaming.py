@@ -14,7 +14,8 @@ thread; cancelling stops it before its next step.
 
 Both turn tokens into text with `text_pieces`: text is emitted only once it is final: a
 piece that could still turn into a stop string, or that ends inside a multi-byte
-character, is held back until the next token settles it.
+character, is held back until the next token settles it. Stop strings are matched by
+`engine.stops.StopScanner`, at a cost linear in the text each token adds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import torch
@@ -39,6 +40,7 @@ from transformers.generation.streamers import BaseStreamer
 from adaptlab.engine.decode import require_decoder
 from adaptlab.engine.requests import GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import distribution, rng_for
+from adaptlab.engine.stops import StopScanner
 
 AHEAD = 2  # tokens generation may run ahead of the reader
 _END = object()
@@ -92,11 +94,12 @@ class PrivateDraw(LogitsProcessor):
         return torch.full_like(scores, -math.inf).scatter_(1, drawn, 0.0)
 
 
-def held_back(text: str, stop: Sequence[str]) -> int:
-    """How many trailing characters are not final yet: an unfinished character, or the start of a stop string."""
-    unfinished = len(text) - len(text.rstrip("\ufffd"))
-    partial = max((n for s in stop for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
-    return max(unfinished, partial)
+def unfinished(text: str) -> int:
+    """Trailing characters of `text` that are an unfinished multi-byte character (decoded as U+FFFD)."""
+    count = 0
+    while count < len(text) and text[-1 - count] == "\ufffd":
+        count += 1
+    return count
 
 
 class Progress(Protocol):
@@ -112,19 +115,20 @@ def text_pieces(progress: Progress, tokens: Iterable[int], tokenizer: PreTrained
     """The text of `tokens` (new tokens, EOS left out) in pieces as each becomes final, ending before
     the first stop string; `progress` follows along. Its finish_reason: "stop" (EOS or a stop string),
     "length" (max_new_tokens), or None when `cancelled` ended the tokens early."""
-    stop = [s for s in settings.stop if s]
+    stops = StopScanner(settings.stop)
     sent = 0
     for token in tokens:
         progress.tokens.append(token)
         progress.completion_tokens += 1
         text = tokenizer.decode(progress.tokens, skip_special_tokens=True)
-        cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
-        if cut >= 0:
+        settled = len(text) - unfinished(text)
+        cut = stops.advance(text, settled)
+        if cut is not None:
             progress.finish_reason = "stop"
             if cut > sent:
                 yield text[sent:cut]
             return
-        final = len(text) - held_back(text, stop)
+        final = settled - stops.partial
         if final > sent:
             yield text[sent:final]
             sent = final

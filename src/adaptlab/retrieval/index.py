@@ -93,6 +93,13 @@ class ChunkIndex:
     def __post_init__(self) -> None:
         self.bm25_ids = np.fromiter(self.chunks, dtype=np.int64, count=len(self.chunks))
 
+    def fingerprint(self) -> str:
+        """The content retrieval sees: each document's hash, the chunking and the embedding model (not the
+        generation number, which an update that changes nothing also moves)."""
+        from adaptlab.fingerprint import digest
+
+        return digest(self.info.embedding_model, self.info.dim, self.info.chunking.to_dict(), sorted(self.hashes.items()))
+
 
 @dataclass(frozen=True)
 class UpdateReport:

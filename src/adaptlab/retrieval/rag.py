@@ -99,6 +99,16 @@ class RagLM(LM):
         self.extractive = extractive
         self.sentences = sentences
 
+    def fingerprint(self) -> str | None:
+        """The reader's, the index's and how passages are chosen; None when the reader or the searcher has none."""
+        reader = getattr(self.reader, "fingerprint", lambda: None)()
+        index = getattr(self.searcher, "index", None)
+        if reader is None or index is None:
+            return None
+        from adaptlab.fingerprint import digest
+
+        return digest(reader, index.fingerprint(), self.k, self.mode, self.extractive, self.sentences)
+
     def narrowed(self, questions: Sequence[str], passages: Sequence[Sequence[Hit]],
                  required: Sequence[str] | None = None) -> Sequence[Sequence[Passage]]:
         """The passages as the reader sees them: whole, or cut to their `sentences` closest to the question."""

@@ -1,6 +1,8 @@
 """Served models behind the response cache: a request the cache has answered before (same
-rendered prompt, model name and output-changing settings; greedy unless the cache takes
-sampled ones) is answered from disk in one piece, without a slot's worth of generation.
+rendered prompt, model and output-changing settings; greedy unless the cache takes sampled
+ones) is answered from disk in one piece, without a slot's worth of generation. The model is
+keyed by its served name and its identity (a fingerprint of weights, adapter, tokenizer and,
+for RAG, the index), so a folder retrained or an index rebuilt under the same name starts afresh.
 
 Only answers that ended by themselves (EOS, a stop string or max_tokens) are stored: one
 cut short by a client hanging up or a timeout is not the model's whole answer.
@@ -70,13 +72,15 @@ class RecordedStream:
 
 
 class CachedModel:
-    """`model`, served under `name`, answering from `cache` where it can."""
+    """`model`, served under `name`, answering from `cache` where it can. Its identity is taken once, here
+    (it reads every weight), so the first request is not the one that waits for it."""
 
     def __init__(self, model: ServedModel, name: str, cache: ResponseCache):
         self.model = model
         self.name = name
         self.cache = cache
         self.context_length = model.context_length
+        self.key = f"{name}@{model.identity()}"
 
     def completion_prompt(self, prompt: str) -> str:
         return self.model.completion_prompt(prompt)
@@ -87,14 +91,17 @@ class CachedModel:
     def count_tokens(self, prompt: str) -> int:
         return self.model.count_tokens(prompt)
 
+    def identity(self) -> str:
+        return self.model.identity()
+
     def stream(self, prompt: str, settings: GenerationSettings) -> Stream:
-        stored = self.cache.get(prompt, self.name, settings)
+        stored = self.cache.get(prompt, self.key, settings)
         if stored is not None:
             # A model that streams token ids stored them; any other counts its text as it would have.
             completion = len(stored.tokens) if stored.tokens else self.model.count_tokens(stored.text)
             return StoredAnswer(stored, self.model.count_tokens(prompt), completion, settings.max_new_tokens)
         return RecordedStream(self.model.stream(prompt, settings),
-                              lambda generation: self.cache.put(prompt, self.name, settings, generation))
+                              lambda generation: self.cache.put(prompt, self.key, settings, generation))
 
 
 def with_response_cache(models: Mapping[str, ServedModel], cache: ResponseCache) -> dict[str, ServedModel]:

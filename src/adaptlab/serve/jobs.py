@@ -62,6 +62,8 @@ class Job:
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._cancelled = threading.Event()
         self._stream: Stream | None = None
+        self.interruption: Exception | None = None  # why the server ended the request, if it did
+        self.waiting: asyncio.Timeout | None = None  # the deadline its handler is awaiting under, if any
 
     def start(self, executor: Executor, release: Callable[[], None]) -> None:
         """Run on `executor`; `release` is called on the event loop when the worker is done."""
@@ -76,6 +78,14 @@ class Job:
         self._cancelled.set()
         if self._stream is not None:
             self._stream.cancel()
+
+    def interrupt(self, error: Exception) -> None:
+        """End the request with `error` (from the event loop): the generation is cancelled, and a handler
+        awaiting a slot or an event under `waiting` is woken at once."""
+        self.interruption = error
+        self.cancel()
+        if self.waiting is not None:
+            self.waiting.reschedule(self._loop.time())
 
     def _post(self, callback: Callable[..., Any], *args: Any) -> None:
         try:

@@ -1,43 +1,17 @@
-"""What keeps one client from starving the rest: bearer-token auth, a cap on body size, caps
-on prompt and generation length, and a bounded number of generations with a bounded queue
-behind them."""
+"""What keeps one client from starving the rest: a cap on body size, caps on prompt length,
+generation length and stop strings, and a bounded number of generations (and of prompts
+being prepared) with a bounded queue behind them."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adaptlab.serve.errors import APIError
 from adaptlab.serve.models import ServedModel
 from adaptlab.serve.settings import ServeSettings
-
-
-class BearerAuth:
-    """ASGI middleware: every /v1 request must carry `Authorization: Bearer <api_key>`, else 401.
-    It runs before the body is read, so an unauthenticated client learns nothing about its request."""
-
-    def __init__(self, app: ASGIApp, api_key: str):
-        self.app = app
-        self.api_key = api_key.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1"):
-            error = self._refusal(dict(scope["headers"]).get(b"authorization", b""))
-            if error is not None:
-                await error.response()(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _refusal(self, header: bytes) -> APIError | None:
-        scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not token.strip():
-            return APIError(401, "missing API key: send the header 'Authorization: Bearer <key>'", "missing_api_key",
-                            headers={"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(token.strip(), self.api_key):
-            return APIError(401, "invalid API key", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-        return None
 
 
 class BodyLimit:
@@ -85,22 +59,24 @@ class BodyLimit:
 
 
 class Slots:
-    """`concurrency` generations at once and `queue` requests waiting; past that, 429 at once.
+    """`concurrency` pieces of work at once and `queue` requests waiting; past that, 429 at once.
 
-    A slot is held until its generation's thread ends, not until its HTTP request does,
+    A generation's slot is held until its thread ends, not until its HTTP request does,
     so a timed-out or abandoned generation still counts until it has really stopped.
+    `what` names the work in the 429 (generations, prompts being prepared).
     """
 
-    def __init__(self, concurrency: int, queue: int):
+    def __init__(self, concurrency: int, queue: int, what: str = "generations running"):
         self.concurrency = concurrency
         self.queue = queue
+        self.what = what
         self.running = 0
         self.waiting = 0
         self._free = asyncio.Semaphore(concurrency)
 
     async def acquire(self) -> None:
         if self.running + self.waiting >= self.concurrency + self.queue:
-            raise APIError(429, f"server busy: {self.running} generations running and {self.waiting} waiting "
+            raise APIError(429, f"server busy: {self.running} {self.what} and {self.waiting} waiting "
                                 f"(--max-concurrency {self.concurrency}, --max-queue {self.queue}); retry later",
                            "rate_limit_exceeded", headers={"Retry-After": "1"})
         self.waiting += 1
@@ -113,6 +89,19 @@ class Slots:
     def release(self) -> None:
         self.running -= 1
         self._free.release()
+
+
+def check_stops(stops: Sequence[str], settings: ServeSettings) -> None:
+    """A 400 naming the limit when a request gives more stop strings, or longer ones, than the server takes:
+    each is matched against the text at every token."""
+    if len(stops) > settings.max_stop_sequences:
+        raise APIError(400, f"stop: {len(stops)} stop sequences, over the server's limit of "
+                            f"{settings.max_stop_sequences} (--max-stop-sequences)", "too_many_stop_sequences",
+                       param="stop")
+    longest = max(map(len, stops), default=0)
+    if longest > settings.max_stop_chars:
+        raise APIError(400, f"stop: a stop sequence of {longest} characters, over the server's limit of "
+                            f"{settings.max_stop_chars} (--max-stop-chars)", "stop_too_long", param="stop")
 
 
 def token_budget(name: str, served: ServedModel, prompt_tokens: int, requested: int | None, default: int,

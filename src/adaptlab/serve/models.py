@@ -14,6 +14,7 @@ text the model is given, how many tokens that is, and a stream of the answer.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,6 +42,16 @@ class ServedModel(Protocol):
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Stream: ...
 
+    def identity(self) -> str:
+        """What decides the answers (a fingerprint of weights, tokenizer, index...): a response cache keys on it."""
+        ...
+
+
+def identity_of(lm: LM) -> str:
+    """The LM's fingerprint; an LM without one is its own for this process only, so answers cached from
+    it are never given by another system, nor by itself after a restart."""
+    return lm.fingerprint() or f"process-{uuid.uuid4().hex}"
+
 
 def last_user_message(messages: Messages) -> str:
     users = [m["content"] for m in messages if m["role"] == "user"]
@@ -67,6 +78,9 @@ class HFModel:
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Stream:
         return self.decoding.stream(prompt, settings)
+
+    def identity(self) -> str:
+        return self.lm.fingerprint()
 
 
 class RagModel:
@@ -97,6 +111,9 @@ class RagModel:
         if not settings.stop:
             settings = settings.model_copy(update={"stop": DEFAULT_GEN_KWARGS["until"]})
         return self.decoding.stream(self.reader.render(fitted), settings)
+
+    def identity(self) -> str:
+        return identity_of(self.rag)
 
 
 class WholeText:
@@ -132,6 +149,7 @@ class LMModel:
 
     def __init__(self, lm: LM):
         self.lm = lm
+        self._identity = identity_of(lm)
         encode = getattr(lm, "encode", None)
         self._count: Callable[[str], int] = (lambda text: len(encode(text))) if callable(encode) \
             else (lambda text: len(text.split()))
@@ -147,6 +165,9 @@ class LMModel:
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Stream:
         return WholeText(self.lm, prompt, settings, self._count)
+
+    def identity(self) -> str:
+        return self._identity
 
 
 def as_served(lm: LM) -> ServedModel:

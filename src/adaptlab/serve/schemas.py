@@ -155,12 +155,13 @@ class ChatCompletionRequest(GenerationRequest):
 
 class FeedbackRequest(BaseModel):
     """A rating of a served completion (1 good, 0 neutral, -1 bad) and, optionally, the answer
-    that should have been given: the raw material of later preference tuning."""
+    that should have been given: the raw material of later preference tuning. A later rating of
+    the same completion replaces the earlier one."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(description="the completion id the server returned")
-    rating: int = Field(ge=-1, le=1)
-    preferred: str | None = None
+    id: str = Field(max_length=200, description="the completion id the server returned")
+    rating: int = Field(strict=True, ge=-1, le=1, description="an integer: true or \"1\" is refused")
+    preferred: str | None = None  # its length is the server's to bound (--max-feedback-chars)
 
 
 class Usage(BaseModel):
