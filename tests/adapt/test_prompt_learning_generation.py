@@ -76,14 +76,24 @@ def test_a_reloaded_prefix_adapter_generates_as_it_was_saved(decoder_run, tmp_pa
 
 
 def test_encoder_decoder_prefix_tuning_generates_through_its_prefix(tiny):
+    """Cached generation follows the adapted forward, and that forward is not the base's: with the
+    adapter disabled, both the forward and generation choose other tokens."""
     model = wrap_with_adapter(tiny("encoder-decoder"), AdapterSettings(method="prefix", num_virtual_tokens=4)).eval()
     _move(model.prompt_encoder)
     ids = torch.tensor([[5, 9, 17, 33, 3]])
     start = model.config.decoder_start_token_id
-    decoded = [start]
-    with torch.no_grad():
+
+    def greedy() -> tuple[list[int], list[int]]:
+        decoded = [start]
         for _ in range(NEW):
             logits = model(input_ids=ids, decoder_input_ids=torch.tensor([decoded])).logits[0, -1]
             decoded.append(int(logits.argmax()))
         out = model.generate(input_ids=ids, max_new_tokens=NEW, min_new_tokens=NEW, do_sample=False)
-    assert out[0].tolist() == decoded
+        return decoded, out[0].tolist()
+
+    with torch.no_grad():
+        decoded, generated = greedy()
+        with model.disable_adapter():
+            base_decoded, base_generated = greedy()
+    assert generated == decoded
+    assert base_generated == base_decoded != decoded
