@@ -65,9 +65,18 @@ def test_a_shared_prefix_runs_the_model_on_fewer_tokens(loaded, tokens_run):
 
 
 def test_sampling_repeats_under_a_seed(loaded):
+    """The same seed repeats cold and warm; other seeds draw other tokens, and none is the greedy choice:
+    a sampler that fell back to argmax, or ignored the seed, would repeat as well."""
     gen = PrefixCachingGenerator(loaded.model, loaded.tokenizer, block_size=4)
-    settings = GenerationSettings(max_new_tokens=8, temperature=1.0, seed=3)
-    assert gen.generate(SHARED, settings).tokens == gen.generate(SHARED, settings).tokens
+
+    def sampled(seed: int) -> list[int]:
+        return gen.generate(SHARED, GenerationSettings(max_new_tokens=8, temperature=1.0, seed=seed)).tokens
+
+    first = sampled(3)
+    assert sampled(3) == first
+    others = {tuple(sampled(seed)) for seed in (4, 5, 6)}
+    assert tuple(first) not in others and len(others) > 1
+    assert first != gen.generate(SHARED, GenerationSettings(max_new_tokens=8, temperature=0)).tokens
 
 
 def test_stop_string_ends_generation_early(loaded):
