@@ -84,7 +84,7 @@ def serve(tmp_path):
 
     with ExitStack() as servers:
         def start(models: dict[str, Any], **settings: Any) -> str:
-            config = ServeSettings(feedback_db=tmp_path / "feedback.sqlite3", **settings)
+            config = ServeSettings(**{"feedback_db": tmp_path / "feedback.sqlite3", **settings})
             return servers.enter_context(running(create_app(models, config)))
 
         yield start

@@ -77,3 +77,36 @@ class EndlessModel:
 
     def identity(self) -> str:
         return "endless"
+
+
+class SlowStream(EndlessStream):
+    """`pieces` pieces of "tick ", `delay` seconds apart, then an end of its own (finish_reason "stop"),
+    unless cancelled first."""
+
+    def __init__(self, cancelled: threading.Event, pieces: int, delay: float):
+        super().__init__(cancelled)
+        self.pieces = pieces
+        self.delay = delay
+
+    def __iter__(self) -> Iterator[str]:
+        for _ in range(self.pieces):
+            if self.cancelled.wait(self.delay):
+                return
+            self.completion_tokens += 1
+            yield "tick "
+        self.finish_reason = "stop"
+
+
+class SlowModel(EndlessModel):
+    """A served model whose answers take `pieces` × `delay` seconds and then end by themselves."""
+
+    def __init__(self, pieces: int, delay: float) -> None:
+        super().__init__()
+        self.pieces = pieces
+        self.delay = delay
+
+    def stream(self, prompt: str, settings: GenerationSettings) -> SlowStream:
+        return SlowStream(self.cancelled, self.pieces, self.delay)
+
+    def identity(self) -> str:
+        return f"slow-{self.pieces}x{self.delay}"

@@ -1,5 +1,5 @@
-"""A real uvicorn server on a free loopback port, run in a thread, and a bounded wait for a
-state the server reaches on its own."""
+"""A real uvicorn server on a free loopback port, run in a thread, a request posted from a
+thread of its own, and a bounded wait for a state the server reaches on its own."""
 
 from __future__ import annotations
 
@@ -42,3 +42,12 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = 30) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"never reached: {what}")
         time.sleep(0.01)
+
+
+def post_in_thread(url: str, body: dict, results: list) -> threading.Thread:
+    """POST `body` to `url` on a thread (the response is appended to `results`), so the test can go on meanwhile."""
+    import httpx
+
+    thread = threading.Thread(target=lambda: results.append(httpx.post(url, json=body, timeout=60)))
+    thread.start()
+    return thread

@@ -4,7 +4,6 @@ end: a full queue gets 429, a client gone mid-stream frees its slot, a timeout g
 
 from __future__ import annotations
 
-import threading
 
 import httpx
 import openai
@@ -13,13 +12,7 @@ import pytest
 from adaptlab.serve.models import as_served
 
 from serve.fakes import EndlessModel, GatedLM
-from serve.harness import wait_until
-
-
-def post_in_thread(url: str, body: dict, results: list) -> threading.Thread:
-    thread = threading.Thread(target=lambda: results.append(httpx.post(url, json=body, timeout=60)))
-    thread.start()
-    return thread
+from serve.harness import post_in_thread, wait_until
 
 
 def test_full_queue_is_429_and_queued_requests_are_served(serve):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+import httpx
 import openai
 import pytest
 
@@ -12,7 +13,9 @@ from adaptlab.engine.response_cache import ResponseCache
 from adaptlab.serve.cached import with_response_cache
 from adaptlab.serve.models import as_served
 
-from serve.fakes import EndlessModel
+from helpers import save_random_model
+from serve.fakes import SlowModel
+from serve.harness import wait_until
 
 
 class CountingModel:
@@ -69,11 +72,60 @@ def test_a_repeated_greedy_request_is_answered_from_the_cache(serve, tiny_lm, ca
 
 
 def test_an_answer_cut_short_is_not_stored(serve, cache):
-    url = serve(with_response_cache({"endless": EndlessModel()}, cache), timeout=0.5)
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
-    with pytest.raises(openai.APIStatusError):
-        client.completions.create(model="endless", prompt="go", max_tokens=8, temperature=0)
+    """An answer that would end by itself, cut by the timeout: a 504 and nothing stored; given the time, it is."""
+    slow = SlowModel(pieces=3, delay=0.3)
+    url = serve(with_response_cache({"slow": slow}, cache), timeout=0.5)
+    body = {"model": "slow", "prompt": "go", "max_tokens": 8, "temperature": 0}
+    cut = httpx.post(f"{url}/v1/completions", json=body)
+    assert cut.status_code == 504 and cut.json()["error"]["code"] == "timeout"
+    wait_until(slow.cancelled.is_set, "the timed-out generation cancelled")
     assert len(cache) == 0
+    patient = serve(with_response_cache({"slow": SlowModel(pieces=3, delay=0.3)}, cache), timeout=30)
+    whole = httpx.post(f"{patient}/v1/completions", json=body)
+    assert whole.status_code == 200 and whole.json()["choices"][0]["text"] == "tick tick tick "
+    assert len(cache) == 1
+
+
+def test_a_model_retrained_under_the_same_name_is_not_answered_from_the_cache(serve, tiny_lm, tokenizer_dir,
+                                                                             tmp_path, cache):
+    from adaptlab.lm import HFCausalLM
+    from adaptlab.tokenization.train import load_tokenizer
+
+    body = {"model": "tiny", "prompt": "Vorantide is", "max_tokens": 8, "temperature": 0}
+    old = CountingModel(as_served(tiny_lm))
+    before = httpx.post(f"{serve(with_response_cache({'tiny': old}, cache))}/v1/completions", json=body).json()
+    retrained_lm = HFCausalLM.from_path(save_random_model(load_tokenizer(tokenizer_dir), tmp_path / "tiny",
+                                                          layers=2, seed=7))
+    retrained = CountingModel(as_served(retrained_lm))
+    url = serve(with_response_cache({"tiny": retrained}, cache))
+    after = httpx.post(f"{url}/v1/completions", json=body).json()
+    expected = retrained_lm.generate_until([("Vorantide is", {"max_gen_toks": 8, "until": []})])[0]
+    assert retrained.streams == 1 and after["choices"][0]["text"] == expected != before["choices"][0]["text"]
+    httpx.post(f"{url}/v1/completions", json=body)
+    assert retrained.streams == 1 and (cache.hits, len(cache)) == (1, 2)  # its own answer is cached in turn
+    same = CountingModel(as_served(HFCausalLM.from_path(tmp_path / "tiny")))  # the same folder, loaded again
+    httpx.post(f"{serve(with_response_cache({'tiny': same}, cache))}/v1/completions", json=body)
+    assert same.streams == 0
+
+
+def test_a_rag_model_is_keyed_on_its_index(tiny_lm, tmp_path):
+    from adaptlab.corpus.documents import Document
+    from adaptlab.retrieval.index import open_index, sync_index
+    from adaptlab.retrieval.rag import RagLM
+    from adaptlab.retrieval.search import Searcher
+
+    from retrieval.fakes import HashEmbedder
+
+    embedder = HashEmbedder()
+
+    def served_over(*texts: str) -> str:
+        sync_index(tmp_path / "index", [Document(f"doc-{i}", t) for i, t in enumerate(texts)], embedder)
+        return as_served(RagLM(tiny_lm, Searcher(open_index(tmp_path / "index", embedder), embedder), k=1)).identity()
+
+    first = served_over("Vorantide: 10 mg daily.", "Blolelquor is a solvent.")
+    assert served_over("Vorantide: 10 mg daily.", "Blolelquor is a solvent.") == first  # rebuilt, unchanged
+    assert served_over("Vorantide: 20 mg daily.", "Blolelquor is a solvent.") != first  # a document changed
+    assert served_over("Vorantide: 10 mg daily.") != first  # a document gone
 
 
 def test_cli_serve_puts_the_cache_in_front_of_every_model(model_dir, tmp_path, monkeypatch):
