@@ -71,9 +71,11 @@ class BlockedPrompts(LMModel):
         lm = GatedLM()
         lm.gate.set()
         super().__init__(lm)
+        self.entered = threading.Event()
         self.release = threading.Event()
 
     def completion_prompt(self, prompt: str) -> str:
+        self.entered.set()
         self.release.wait(timeout=60)
         return prompt
 
@@ -84,10 +86,11 @@ def test_preparing_prompts_and_feedback_is_bounded_like_generation(serve):
     results: list[httpx.Response] = []
     body = {"model": "blocked", "prompt": "Hi", "max_tokens": 2}
     first = post_in_thread(f"{url}/v1/completions", body, results)
-    wait_until(lambda: httpx.get(f"{url}/health").json()["preparing"] == 1, "one prompt being prepared")
-    busy = httpx.post(f"{url}/v1/completions", json=body)
+    wait_until(model.entered.is_set, "one prompt being prepared")
+    assert httpx.get(f"{url}/health").json()["preparing"] == 1
+    busy = httpx.post(f"{url}/v1/completions", json=body, timeout=10)  # unbounded, it would wait for the release
     assert busy.status_code == 429 and "1 requests being prepared" in busy.json()["error"]["message"]
-    feedback = httpx.post(f"{url}/v1/feedback", json={"id": "cmpl-any", "rating": 1})
+    feedback = httpx.post(f"{url}/v1/feedback", json={"id": "cmpl-any", "rating": 1}, timeout=10)
     assert feedback.status_code == 429
     model.release.set()
     first.join()
