@@ -89,9 +89,17 @@ def test_chat_goes_through_the_chat_template(client, tiny_lm):
     assert chunks[-1].choices[0].finish_reason == "length"
 
 
-def test_chat_without_max_tokens_gets_the_servers_cap(client):
-    reply = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hi"}], temperature=0)
-    assert reply.usage.completion_tokens <= 32
+def test_chat_without_max_tokens_gets_the_servers_cap(client, tiny_lm):
+    """The server's --max-tokens (32 here) is the budget: the answer is the model's own 32-token greedy one."""
+    messages = [{"role": "user", "content": "Dose?"}]  # 25 tokens rendered: 32 more fit the 64-token context
+    ensure_chat_template(tiny_lm.tokenizer)
+    rendered = render_prompt(tiny_lm.tokenizer, messages)
+    own = generate(tiny_lm.model, tiny_lm.tokenizer, [rendered], GenerationSettings(max_new_tokens=32,
+                                                                                     temperature=0))[0]
+    assert len(own.tokens) == 32  # the tiny model does not say EOS within the cap: a cap of 32 is visible
+    reply = client.chat.completions.create(model="tiny", messages=messages, temperature=0)
+    assert reply.choices[0].message.content == own.text
+    assert reply.usage.completion_tokens == 32 and reply.choices[0].finish_reason == "length"
 
 
 def test_health_needs_no_key(server):
