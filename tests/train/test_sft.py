@@ -7,7 +7,10 @@ import json
 import pytest
 import torch
 
+from adaptlab.corpus.synth import check_format
+from adaptlab.engine.requests import Generation
 from adaptlab.errors import UserError
+from adaptlab.evaluation import format_compliance as compliance_module
 from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
 from adaptlab.lm import HFCausalLM
 from adaptlab.runs import load_model
@@ -70,11 +73,34 @@ def test_behavioural_sft_trains_on_format_instructions_and_is_measured(decoder_r
     assert loaded.tokenizer.chat_template  # the template travels with the model
     records = read_instructions(synth / "instructions_eval.jsonl")[:4]
     scores = format_compliance(loaded, records, max_new_tokens=8)
-    assert scores["instructions"] == 4 and 0.0 <= scores["format_compliance"] <= 1.0
+    # The same greedy answers asked through the LM interface's chat rendering, checked here one by one.
+    lm = HFCausalLM.from_path(tmp_path / "sft")
+    answers = [a.strip() for a in lm.generate_until([(r["prompt"], {"until": [], "max_gen_toks": 8}) for r in records])]
+    compliant = [check_format(r["format"], a) for r, a in zip(records, answers)]
+    assert scores["instructions"] == 4
+    assert scores["format_compliance"] == sum(compliant) / 4
+    assert scores["exact_match"] == sum(a == r["response"].strip() for r, a in zip(records, answers)) / 4
     # Every non-compliant answer is listed beside its reference, and only those.
-    assert len(scores["failures"]) == round(4 * (1 - scores["format_compliance"]))
-    assert all(not f["compliant"] and f["reference"] in {r["response"] for r in records} for f in scores["failures"])
+    assert [(f["answer"], f["reference"]) for f in scores["failures"]] == \
+        [(a, r["response"]) for r, a, c in zip(records, answers, compliant) if not c]
     assert json.loads((tmp_path / "sft" / "cost.json").read_text())["trainable_share"] == 1.0
+
+
+def test_compliance_and_exact_match_count_known_answers(decoder_run, corpus_dir, monkeypatch):
+    """Answers whose compliance is known: two references (compliant, exact), a JSON reference with another
+    name (compliant, not exact) and a reference after a preamble (neither): 3/4 compliant, 2/4 exact."""
+    records = read_instructions(corpus_dir.parent / "synth" / "instructions_eval.jsonl")
+    renamed = next(r for r in records if r["format"]["kind"] == "json")
+    first, second, chatty = [r for r in records if r is not renamed][:3]
+    records = [first, second, renamed, chatty]
+    answers = [first["response"], second["response"],
+               json.dumps({**json.loads(renamed["response"]), "name": "Renamed"}), f"Sure: {chatty['response']}"]
+    assert [check_format(r["format"], a) for r, a in zip(records, answers)] == [True, True, True, False]
+    monkeypatch.setattr(compliance_module, "generate",
+                        lambda model, tokenizer, prompts, settings: [Generation(f" {a}\n") for a in answers])
+    scores = format_compliance(load_model(decoder_run), records)
+    assert (scores["format_compliance"], scores["exact_match"]) == (0.75, 0.5)
+    assert [(f["answer"], f["reference"]) for f in scores["failures"]] == [(answers[3], chatty["response"])]
 
 
 def test_an_sft_model_is_asked_through_its_chat_template(decoder_run, corpus_dir, tmp_path):
