@@ -16,8 +16,12 @@ What it does
        after the first piece: the served-completions record shows how many tokens its
        generation made before it stopped, and when its slot was released.
     4. Deliberate cases, one request each: malformed JSON, an unknown model, an oversize
-       prompt, max_tokens over the limit, bad and missing auth, an oversize body; then a
+       prompt, max_tokens over the limit, bad and missing auth, an oversize body, too many
+       stop strings, a 500,000-character one, a Host header the server does not serve; then a
        burst of `--burst` simultaneous requests past concurrency + queue (the 429s).
+    5. SIGTERM while a stream of the server's longest answer runs: how the stream ends (it
+       should finish within the grace, with [DONE]), whether it was recorded, and how long
+       the process took to exit.
 
 How to read it
     The clients share the machine's cores with the server, as on any one-box deployment;
@@ -85,11 +89,11 @@ def free_port() -> int:
 
 
 def start_server(model: Path, port: int, workdir: Path, max_concurrency: int, max_queue: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "adaptlab", "serve", f"bench={model}", "--port", str(port), "--api-key", KEY,
+    cmd = [sys.executable, "-m", "adaptlab", "serve", f"bench={model}", "--port", str(port),
            "--max-concurrency", str(max_concurrency), "--max-queue", str(max_queue),
            "--max-tokens", str(SERVER_MAX_TOKENS), "--feedback-db", str(workdir / "feedback.sqlite3")]
     log = open(workdir / "server.log", "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ADAPTLAB_API_KEY": KEY})
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -209,12 +213,17 @@ def deliberate_cases(url: str, max_tokens: int, burst: int) -> None:
         "bad auth": dict(json={"model": "bench", "prompt": "Hi"}, headers={"Authorization": "Bearer wrong"}),
         "no auth": dict(json={"model": "bench", "prompt": "Hi"}),
         "oversize body": dict(json={"model": "bench", "prompt": "x" * 2_000_000}, headers=auth),
+        "five stop strings": dict(json={"model": "bench", "prompt": "Hi", "stop": list("abcde")}, headers=auth),
+        "a 500,000-character stop string": dict(json={"model": "bench", "prompt": "Hi", "max_tokens": 4,
+                                                      "stop": "x" * 500_000}, headers=auth),
+        "a Host it does not serve": dict(json={"model": "bench", "prompt": "Hi"},
+                                         headers={**auth, "Host": "rebind.attacker.example"}),
     }
     table = Table(title="deliberate bad requests")
     for column in ("case", "status", "message"):
         table.add_column(column)
     for case, kwargs in cases.items():
-        reply = httpx.post(f"{url}/v1/completions", **kwargs)
+        reply = httpx.post(f"{url}/v1/completions", timeout=60, **kwargs)
         table.add_row(case, str(reply.status_code), reply.json()["error"]["message"][:100])
     console.print(table)
 
@@ -255,6 +264,30 @@ async def hang_up(url: str, db: Path, after: float) -> str:
             f"{(time.perf_counter() - hung_up) * 1000:.0f} ms after the hang-up")
 
 
+def stop_mid_stream(server: subprocess.Popen, url: str, db: Path) -> str:
+    """SIGTERM while a stream of the server's longest answer is running: how the stream ends, whether
+    its completion was recorded, and how long the process took to exit."""
+    body = {"model": "bench", "prompt": "Hi", "max_tokens": SERVER_MAX_TOKENS, "temperature": 0.8, "stream": True}
+    events: list[str] = []
+    with httpx.stream("POST", f"{url}/v1/completions", json=body, headers={"Authorization": f"Bearer {KEY}"},
+                      timeout=120) as reply:
+        lines = (line[6:] for line in reply.iter_lines() if line.startswith("data: "))
+        completion_id = json.loads(next(lines))["id"]
+        signalled = time.perf_counter()
+        server.send_signal(signal.SIGTERM)
+        events = list(lines)
+    code = server.wait(timeout=120)
+    exited = time.perf_counter() - signalled
+    finish = [json.loads(e)["choices"][0]["finish_reason"] for e in events[:-1] if '"choices"' in e]
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT completion_tokens, finish_reason FROM completions WHERE id = ?",
+                           (completion_id,)).fetchone()
+    return (f"SIGTERM mid-stream: {len(events)} more events, the last {events[-1] if events else 'none'!r} "
+            f"(finish_reason {finish[-1] if finish else None}); recorded: "
+            f"{f'{row[0]} tokens, finish_reason {row[1]}' if row else 'no'}; the process exited "
+            f"{exited:.2f} s after the signal (returncode {code})")
+
+
 def main(
     model: Annotated[Optional[Path], typer.Option(help="A run or model folder (default: a fresh 1m-preset model).")]
     = None,
@@ -278,9 +311,11 @@ def main(
             report_load(results, wall, clients)
             console.print(hung, highlight=False)
             deliberate_cases(url, max_tokens, burst)
+            console.print(stop_mid_stream(server, url, workdir / "feedback.sqlite3"), highlight=False)
         finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
+            if server.poll() is None:
+                server.kill()
+                server.wait()
 
 
 if __name__ == "__main__":
