@@ -3,6 +3,7 @@ import pytest
 from adaptlab.errors import UserError
 from adaptlab.lm import HFCausalLM
 from adaptlab.retrieval.rag import RagAnswer, RagLM, format_rag_prompt
+from adaptlab.runs import load_model
 from adaptlab.retrieval.search import open_searcher
 
 from retrieval.rag_fakes import CharReader, FixedSearcher, hit
@@ -64,19 +65,51 @@ def test_loglikelihood_conditions_on_the_retrieved_prompt():
     assert rag.loglikelihood_rolling(["abc"]) == [-3.0]
 
 
+class RecordingReader(HFCausalLM):
+    """The real decoder, remembering every context it is asked to continue or score."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.contexts: list[str] = []
+
+    def generate_until(self, requests):
+        self.contexts += [context for context, _ in requests]
+        return super().generate_until(requests)
+
+    def loglikelihood(self, requests):
+        self.contexts += [context for context, _ in requests]
+        return super().loglikelihood(requests)
+
+
 def test_rag_over_a_real_index_and_a_real_decoder(real_index, small_domain, decoder_run):
+    """The reader is asked over the passages the index ranks best, the one that names the sponsor among
+    them; what RAG answers and scores is what the reader gives for that prompt, not for the bare question."""
     searcher = open_searcher(real_index)
     question = "Who holds the development rights to Blolelquor?"
     cited = RagLM(CharReader(max_length=4096), searcher, k=3).answer(question)
     assert "docs/compound-0000.txt" in cited.citations and len(cited.passages) == 3
-    rag = RagLM(HFCausalLM.from_path(decoder_run), searcher, k=3)
-    answer = rag.answer(question, {"until": ["\n"], "max_gen_toks": 4})
-    assert isinstance(answer.text, str) and set(answer.citations) <= {p.doc_id for p in answer.passages}
-    extractive = RagLM(rag.reader, searcher, k=3, extractive=True).answer(question, {"until": ["\n"],
-                                                                                     "max_gen_toks": 8})
+    loaded = load_model(decoder_run)
+    reader = RecordingReader(loaded.model, loaded.tokenizer, max_length=1024)  # room for all three passages
+    plain = HFCausalLM(loaded.model, loaded.tokenizer, max_length=1024)
+    rag = RagLM(reader, searcher, k=3)
+    hits = searcher.search([question], k=3)[0]
+    prompt = format_rag_prompt(hits, question)
+    stated = next(h for h in hits if h.doc_id == "docs/compound-0000.txt")
+    assert "Plexpriris Laboratories" in stated.text and f"[{stated.doc_id}] {stated.text}" in prompt
+
+    gen = {"until": ["\n"], "max_gen_toks": 4}
+    answer = rag.answer(question, gen)
+    assert reader.contexts == [prompt] and answer.passages == hits
+    assert answer.citations == list(dict.fromkeys(h.doc_id for h in hits))
+    assert answer.text == plain.generate_until([(prompt, gen)])[0]
+
+    (logprob, greedy), = rag.loglikelihood([(question, " Plexpriris")])
+    assert reader.contexts[-1] == prompt
+    assert (logprob, greedy) == plain.loglikelihood([(prompt, " Plexpriris")])[0]
+    assert logprob != plain.loglikelihood([(question, " Plexpriris")])[0][0]  # the passages changed the score
+
+    extractive = RagLM(reader, searcher, k=3, extractive=True).answer(question, {"until": ["\n"], "max_gen_toks": 8})
     squash = "".join
     assert squash(extractive.text.split()) in squash("\0".join(p.text for p in extractive.passages).split())
-    (logprob, _), = rag.loglikelihood([(question, " Zikmina")])
-    assert logprob < 0
     with pytest.raises(UserError, match="unknown search mode"):
         RagLM(rag.reader, searcher, mode="sparse")
