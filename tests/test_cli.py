@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -22,44 +24,105 @@ def _ok(*args: str) -> str:
     return result.output
 
 
+def _figures(out: str) -> dict[str, str]:
+    """The `key: value` lines a command printed."""
+    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+
+
+def _steps(run: Path) -> list[int]:
+    """The steps of the run's logged evaluations, in the order metrics.jsonl holds them."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [row["step"] for row in rows if "val_loss" in row]
+
+
+def _scored(run: Path, source: str) -> dict:
+    """One section of the run's eval.json."""
+    return json.loads((run / "eval.json").read_text())[source]
+
+
 def test_pipeline_from_folder_to_samples(tmp_path):
+    """Each command's output is checked against what it wrote (or against the same thing computed
+    through the library), not against the arguments it was given."""
+    from transformers import AutoModelForCausalLM
+
+    from adaptlab.corpus.documents import read_documents
+    from adaptlab.engine.generate import generate
+    from adaptlab.engine.requests import GenerationSettings
+    from adaptlab.lm import HFCausalLM
+    from adaptlab.runs import load_model
+    from adaptlab.tokenization.shards import read_meta
+    from adaptlab.tokenization.train import load_tokenizer
+
     _ok("corpus", "synth", "--out", str(tmp_path / "synth"), "--compounds", "12")
-    out = _ok("corpus", "prepare", str(tmp_path / "synth" / "docs"), "--out", str(tmp_path / "corpus"),
+    corpus = tmp_path / "corpus"
+    out = _ok("corpus", "prepare", str(tmp_path / "synth" / "docs"), "--out", str(corpus),
               "--validation-fraction", "0.2")
-    assert "train" in out and "validation" in out
-    _ok("tokenizer", "train", str(tmp_path / "corpus"), "--out", str(tmp_path / "tok"), "--vocab-size", "400")
-    out = _ok("tokenize", str(tmp_path / "corpus"), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "shards"))
-    assert "tokens/byte" in out
+    docs = {split: list(read_documents(corpus / f"{split}.jsonl")) for split in ("train", "validation")}
+    assert docs["train"] and docs["validation"]
+    assert all(f"{len(d)} documents" in out for d in docs.values()), out
+    _ok("tokenizer", "train", str(corpus), "--out", str(tmp_path / "tok"), "--vocab-size", "400")
+    out = _ok("tokenize", str(corpus), "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "shards"))
+    for split, info in read_meta(tmp_path / "shards")["splits"].items():
+        assert f"{split}: {info['documents']} documents, {info['tokens']:,} tokens" in out
+        assert info["documents"] == len(docs[split])
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({"model": TINY_MODEL, "train": {**TINY_TRAIN, "steps": 12}}))
     run = tmp_path / "run"
     out = _ok("pretrain", "--config", str(config), "--data", str(tmp_path / "shards"), "--out", str(run),
               "--eval-every", "6")
-    assert "step 12 (completed)" in out and "val_bits_per_byte" in out
+    validation = _scored(run, "validation")
+    assert f"step 12 (completed): train_loss {validation['train_loss']:.4f}" in out
+    assert f"val_bits_per_byte {validation['val_bits_per_byte']:.4f}" in out
+    assert _steps(run) == [6, 12]
+    before = (run / "model" / "model.safetensors").read_bytes()
     # --resume reads the run's own settings; raising --steps continues training.
     out = _ok("pretrain", "--out", str(run), "--resume", "--steps", "14")
-    assert "step 14 (completed)" in out
+    assert _steps(run) == [6, 12, 14] and (run / "model" / "model.safetensors").read_bytes() != before
+    assert f"val_loss {_scored(run, 'validation')['val_loss']:.4f}" in out
     for method in ("lora", "pfeiffer"):
-        out = _ok("finetune", "--base", str(run), "--data", str(tmp_path / "shards"), "--out", str(tmp_path / method),
+        adapted = tmp_path / method
+        out = _ok("finetune", "--base", str(run), "--data", str(tmp_path / "shards"), "--out", str(adapted),
                   "--method", method, "--r", "4", "--steps", "4", "--eval-every", "2", "--seq-len", "32",
                   "--batch-size", "4")
-        assert "trained" in out and "step 4 (completed)" in out
-        assert "bits_per_byte" in _ok("eval", str(tmp_path / method), "--corpus", str(tmp_path / "corpus"))
+        assert _steps(adapted) == [2, 4]
+        cost = json.loads((adapted / "cost.json").read_text())
+        assert f"({cost['trainable_parameters']:,} trained" in out and 0 < cost["trainable_share"] < 0.1
+        if method == "lora":
+            settings = json.loads((adapted / "model" / "adapter_config.json").read_text())
+            assert (settings["peft_type"], settings["r"]) == ("LORA", 4)
+        else:
+            settings = yaml.safe_load((adapted / "model" / "adapter.yaml").read_text())["config"]
+            assert (settings["kind"], settings["r"]) == ("pfeiffer", 4)
+        figures = _figures(_ok("eval", str(adapted), "--corpus", str(corpus)))
+        assert figures["documents"] == str(len(docs["validation"]))
+        assert figures["bits_per_byte"] == f"{_scored(adapted, f'{corpus}:validation')['bits_per_byte']:.4f}"
     _ok("merge", str(tmp_path / "lora"), "--out", str(tmp_path / "merged"))
-    out = _ok("tokenizer", "extend", str(run), "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "ext"),
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged" / "model").eval()
+    ids = torch.tensor([[3, 40, 41, 42, 43]])
+    with torch.no_grad():
+        lora = load_model(tmp_path / "lora").model(input_ids=ids).logits
+        torch.testing.assert_close(merged(input_ids=ids).logits, lora, atol=1e-5, rtol=1e-5)
+    out = _ok("tokenizer", "extend", str(run), "--corpus", str(corpus), "--out", str(tmp_path / "ext"),
               "--min-count", "2")
-    assert "tokens" in out and (tmp_path / "ext" / "model" / "tokenizer.json").is_file()
-    assert (tmp_path / "merged" / "model" / "config.json").is_file()
-    out = _ok("generate", str(run), "--prompt", "The compound", "--max-new-tokens", "5", "--seed", "1")
-    assert out.startswith("The compound")
-    out = _ok("eval", str(run), "--corpus", str(tmp_path / "corpus"))
-    assert "bits_per_byte" in out
-    assert str(tmp_path / "corpus") + ":validation" in json.loads((run / "eval.json").read_text())
+    extended = load_tokenizer(tmp_path / "ext" / "model")
+    assert len(extended) > len(load_tokenizer(run / "model"))
+    assert load_model(tmp_path / "ext").model.get_input_embeddings().num_embeddings == len(extended)
+    prompt = "[b] The compound"  # printed as written: brackets are not console markup
+    out = _ok("generate", str(run), "--prompt", prompt, "--max-new-tokens", "5", "--seed", "1")
+    loaded = load_model(run)
+    sampled = generate(loaded.model, loaded.tokenizer, [prompt],
+                       GenerationSettings(max_new_tokens=5, temperature=0.8, seed=1))[0].text
+    assert sampled.strip() and out == f"{prompt}{sampled}\n"
+    figures = _figures(_ok("eval", str(run), "--corpus", str(corpus)))
+    assert figures["bits_per_byte"] == f"{_scored(run, f'{corpus}:validation')['bits_per_byte']:.4f}"
     # A plain Hugging Face checkpoint folder works too (and has no eval.json to write).
     held_out = tmp_path / "held_out.txt"
     held_out.write_text("The standard dose of the compound is taken twice a day.")
-    out = _ok("eval", str(run / "model"), "--text", str(held_out))
-    assert "bytes: 55" in out and not (run / "model" / "eval.json").exists()
+    figures = _figures(_ok("eval", str(run / "model"), "--text", str(held_out)))
+    lm = HFCausalLM.from_path(run / "model")
+    [total] = lm.loglikelihood_rolling([held_out.read_text()])
+    assert figures["loss"] == f"{-total / len(lm.encode(held_out.read_text())):.4f}" and figures["bytes"] == "55"
+    assert not (run / "model" / "eval.json").exists()
 
 
 def _cli_error(*args: str, cwd=None) -> str:

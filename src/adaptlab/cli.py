@@ -327,7 +327,7 @@ def generate(
                                              "top_k": top_k, "top_p": top_p, "seed": seed}, source="generate")
     loaded = load_model(path)
     for text, result in zip(prompt, run_generate(loaded.model, loaded.tokenizer, prompt, settings)):
-        out.print(f"[bold]{text}[/]{result.text}" if text else result.text, highlight=False)
+        out.print(f"[bold]{escape(text)}[/]{escape(result.text)}" if text else escape(result.text), highlight=False)
 
 
 @app.command("eval")
