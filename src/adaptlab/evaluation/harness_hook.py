@@ -16,6 +16,11 @@ MODEL = ("adaptlab", "adaptlab.evaluation.harness:AdaptlabHarnessLM")
 
 
 def register(registry_module: ModuleType) -> None:
+    """Adds `adaptlab` after lm-eval's own model table: lm-eval fills an empty registry from
+    `lm_eval.models` on first lookup, so registering into an empty one would hide `hf` and the rest.
+    That module holds only name-to-path strings, so importing it here stays cheap."""
+    import lm_eval.models  # noqa: F401  (registers lm-eval's models as lazy placeholders)
+
     name, target = MODEL
     if name not in registry_module.model_registry:
         registry_module.model_registry.register(name, target=target)
