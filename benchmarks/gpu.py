@@ -112,10 +112,10 @@ def main(
         print(name, json.dumps(r), flush=True)
     base = work / "base-auto"
     figures["lora"] = train(work / "shards", work / "lora", size, adapter_steps, "auto", base=base,
-                            adapter={"method": "lora", "r": 16})
+                            method={"name": "lora", "r": 16})
     print("lora", json.dumps(figures["lora"]), flush=True)
     figures["houlsby"] = train(work / "shards", work / "houlsby", size, adapter_steps, "auto", base=base,
-                               bottleneck={"kind": "houlsby", "r": 64})
+                               method={"name": "houlsby", "r": 64})
     print("houlsby", json.dumps(figures["houlsby"]), flush=True)
     figures["decode_tokens_per_second"] = {"kv_cache": decode_speed(base, True),
                                            "no_cache": decode_speed(base, False)}

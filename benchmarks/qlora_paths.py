@@ -4,7 +4,7 @@ What it does
     For square layers of a few widths, at batch 1 (decoding) and batch 64 (prefill, scoring),
     times one eval-mode forward of: the fp32 `nn.Linear`; the NF4 layer on bitsandbytes' generic
     path (blockwise dequantize, any shape); and, on a CPU with AVX512-BF16, the same layer on its
-    packed bf16 kernel (the path `adaptlab.adapt.qlora` lets inference take where the shape fits).
+    packed bf16 kernel (the path `adaptlab.adapt.peft_methods.qlora` lets inference take where the shape fits).
     The three alternate in short rounds so they share the machine's noise; the median is printed
     with the relative output error against fp32.
 
@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adaptlab.adapt.qlora import cpu_packs_nf4, import_bitsandbytes
+from adaptlab.adapt.peft_methods.qlora import cpu_packs_nf4, import_bitsandbytes
 from adaptlab.train.precision import cpu_flags
 
 

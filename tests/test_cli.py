@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import TINY_MODEL, TINY_TRAIN
 from typer.testing import CliRunner
 
 from adaptlab.cli import app
-from helpers import TINY_MODEL, TINY_TRAIN
 
 runner = CliRunner()
 
@@ -142,7 +142,7 @@ def _cli_error(*args: str, cwd=None) -> str:
      "model.size: Input should be '1m', '10m', '30m' or '100m'"),
     ({"empty/.keep": ""}, ["corpus", "prepare", "empty", "--out", "c"], "no readable documents in empty (accepted: .txt, .md, .jsonl)"),
     ({}, ["generate", "missing-run"], "missing-run: no such run or model folder"),
-    ({}, ["eval", "."], "give exactly one of --text FILE, --corpus DIR or --instructions FILE"),
+    ({}, ["eval", "."], "give exactly one of --text FILE, --corpus DIR, or --qa / --instructions FILE"),
     ({"empty.txt": "\n"}, ["eval", ".", "--text", "empty.txt"], "empty.txt: no text to score"),
     ({}, ["pretrain", "--data", "nowhere", "--out", "o"], "nowhere"),
     ({"bad.yaml": "- a list\n"}, ["pretrain", "--config", "bad.yaml"], "expected a mapping of settings"),

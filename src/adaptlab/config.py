@@ -23,33 +23,60 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel], sour
     also why a required one is reported missing."""
     errors = exc.errors()
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    field = ".".join(str(part) for part in err["loc"]) or "(settings)"
+    path, node = _walk(model, err["loc"][:-1] if err["type"] == "extra_forbidden" else err["loc"])
     if err["type"] == "extra_forbidden":
-        accepted = _accepted_fields(model, err["loc"][:-1])
+        inner = _submodel(node)
+        accepted = list(inner.model_fields) if inner is not None else []
+        field = ".".join([*path, str(err["loc"][-1])])
         close = difflib.get_close_matches(str(err["loc"][-1]), accepted, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{source}: unknown field {field!r}{hint}; accepted: {', '.join(accepted)}"
+    field = ".".join(path) or "(settings)"
+    if err["type"] == "union_tag_not_found":
+        tags = ", ".join(tag for m in _models(node) for tag in _tags(m))
+        return f"{source}: {field}: give its name, one of {tags}"
     value = err.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
     message = err["msg"].removeprefix("Value error, ")
     return f"{source}: {field}: {message}{shown}"
 
 
-def _accepted_fields(model: type[BaseModel], parent: tuple) -> list[str]:
-    """Field names of the (possibly nested) model the unknown field sits in: through submodels,
-    optional ones and lists of them."""
-    for part in parent:
-        if not isinstance(part, str) or part not in model.model_fields:
+def _walk(model: type[BaseModel], loc: tuple) -> tuple[list[str], Any]:
+    """The path a user wrote for `loc` (without the tags pydantic adds inside a tagged union) and the
+    annotation it ends at."""
+    path: list[str] = []
+    node: Any = model
+    for part in loc:
+        current = _submodel(node)
+        if isinstance(part, str) and current is not None and part in current.model_fields:
+            path.append(part)
+            node = current.model_fields[part].annotation
             continue
-        model = _submodel(model.model_fields[part].annotation) or model
-    return list(model.model_fields)
+        tagged = [m for m in _models(node) if isinstance(part, str) and part in _tags(m)]
+        if tagged:
+            node = tagged[0]  # pydantic's tag: the member chosen, not a field the user wrote
+            continue
+        path.append(str(part))
+    return path, node
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """Every model an annotation holds: itself, or inside unions, `Annotated`, optionals and lists."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models(arg)]
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:
-    """The model an annotation holds: itself, or inside `X | None` / `list[X]`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return next((m for m in map(_submodel, get_args(annotation)) if m is not None), None)
+    """The model an annotation holds when it holds exactly one kind."""
+    models = list(dict.fromkeys(_models(annotation)))
+    return models[0] if len(models) == 1 else None
+
+
+def _tags(model: type[BaseModel]) -> tuple[str, ...]:
+    """The values a tagged-union member's `name` takes (its Literal's)."""
+    field = model.model_fields.get("name")
+    return tuple(str(a) for a in get_args(field.annotation)) if field is not None else ()
 
 
 def validate(model: type[M], data: dict[str, Any], source: str = "settings") -> M:
@@ -74,16 +101,6 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
     return data
-
-
-def check_output(path: Path, *, folder: bool, what: str) -> None:
-    """Refuse an output path that exists as the wrong kind (a file where a folder goes, or the
-    reverse) before any work, rather than fail when writing and leave half an output behind."""
-    path = Path(path)
-    if folder and path.exists() and not path.is_dir():
-        raise UserError(f"{path}: is a file; give a folder for {what} (new or existing)")
-    if not folder and path.is_dir():
-        raise UserError(f"{path}: is a folder; give a file path for {what}")
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from adaptlab.engine.generate import generate
 from adaptlab.engine.requests import GenerationSettings
 from adaptlab.errors import UserError
+from adaptlab.models.family import require_decoder
 from adaptlab.train.precision import PrecisionChoice, autocast, choose_precision, measure_bf16_speedup
 
 MIN_BATCHES_TO_MEASURE = 8  # scoring fewer batches than this stays in the requested or fp32 precision
@@ -45,28 +46,12 @@ class LM(ABC):
         return None
 
 
-def settings_from_gen_kwargs(gen_kwargs: dict[str, Any]) -> GenerationSettings:
-    """lm-eval's gen_kwargs (until, max_gen_toks, do_sample, temperature...) as our settings."""
-    kw = dict(gen_kwargs)
-    until = kw.pop("until", [])
-    until = [until] if isinstance(until, str) else list(until)
-    settings: dict[str, Any] = {"stop": until, "max_new_tokens": kw.pop("max_gen_toks", kw.pop("max_new_tokens", 64))}
-    do_sample = kw.pop("do_sample", None)
-    temperature = kw.pop("temperature", None)
-    settings["temperature"] = (temperature if temperature is not None else 1.0) if do_sample else (temperature or 0.0)
-    for key in ("top_k", "top_p", "seed"):
-        if key in kw:
-            settings[key] = kw.pop(key)
-    return GenerationSettings(**settings)
-
-
 class HFCausalLM(LM):
     """A decoder-only transformers model behind the LM interface."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, batch_size: int = 16,
                  max_length: int | None = None, chat: bool = False, precision: str = "fp32"):
-        if model.config.is_encoder_decoder or not model.can_generate():
-            raise UserError(f"{type(model).__name__} is not a causal language model; the LM interface needs a decoder")
+        require_decoder(model, "the LM interface")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -94,7 +79,7 @@ class HFCausalLM(LM):
         (`chat`), the context as the user's turn in its chat template, as training rendered it."""
         if not self.chat:
             return context
-        from adaptlab.train.sft_data import ensure_chat_template, render_prompt
+        from adaptlab.tokenization.chat import ensure_chat_template, render_prompt
 
         ensure_chat_template(self.tokenizer)
         return render_prompt(self.tokenizer, [{"role": "user", "content": context}])
@@ -198,7 +183,7 @@ class HFCausalLM(LM):
         return results + (self._generate_batch(batch) if batch else [])
 
     def _generate_batch(self, batch: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-        settings = settings_from_gen_kwargs(batch[0][1])
+        settings = GenerationSettings.from_gen_kwargs(batch[0][1])
         sources = [kw["copy_from"] for _, kw in batch] if "copy_from" in batch[0][1] else None
         prompts = [self.render(context) for context, _ in batch]
         return [g.text for g in generate(self.model, self.tokenizer, prompts, settings, sources)]

@@ -8,7 +8,6 @@ model accepts either a run folder or a plain Hugging Face checkpoint folder.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,23 +17,27 @@ import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from adaptlab import registry
 from adaptlab.config import read_yaml
 from adaptlab.errors import UserError
+from adaptlab.fileio import write_file
+from adaptlab.models.family import family_from_config, is_span_reader
 from adaptlab.models.presets import Family
 
 MANIFEST = "adaptlab.yaml"
 hf_logging.disable_progress_bar()  # per-file loading bars would drown adaptlab's own output
 
 
-KINDS = ("hf", "peft", "bottleneck")
-
-
 def write_run_manifest(run_dir: Path, *, family: Family, model: str = "model", kind: str = "hf",
-                       base: Path | None = None, base_quantization: str | None = None, chat: bool = False) -> Path:
-    """`kind: hf` for a full model folder; `peft` or `bottleneck` for an adapter folder over `base`
-    (loaded in 4-bit NF4 when `base_quantization: nf4`, as QLoRA trained it). `chat: true` marks a
-    model fine-tuned on conversations: it is asked through its chat template."""
+                       base: Path | None = None, base_quantization: str | None = None, chat: bool = False,
+                       method: str | None = None) -> Path:
+    """`kind: hf` for a full model folder; another registered run kind (`peft`, `bottleneck`) for an
+    adapter folder over `base` (loaded in 4-bit NF4 when `base_quantization: nf4`, as QLoRA trained
+    it). `chat: true` marks a model fine-tuned on conversations: it is asked through its chat
+    template. `method` names the method that trained it, for the reader."""
     manifest: dict[str, Any] = {"kind": kind, "family": family, "model": model}
+    if method:
+        manifest["method"] = method
     if base_quantization:
         manifest["base_quantization"] = base_quantization
     if chat:
@@ -65,10 +68,7 @@ def write_eval(run_dir: Path, section: str, metrics: dict[str, Any]) -> Path:
     path = run_dir / "eval.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     data[section] = metrics
-    tmp = path.with_name("eval.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_file(path, json.dumps(data, indent=2))
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -76,9 +76,11 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     if not manifest.is_file():
         return None
     data = read_yaml(manifest)
-    if data.get("kind") not in KINDS or "model" not in data or (data["kind"] != "hf" and "base" not in data):
-        raise UserError(f"{manifest}: unsupported run manifest {data!r}; accepted kinds: hf, and peft or "
-                        "bottleneck with a base")
+    over_a_base = list(registry.run_kinds())
+    kind = data.get("kind")
+    if kind not in ("hf", *over_a_base) or "model" not in data or (kind != "hf" and "base" not in data):
+        raise UserError(f"{manifest}: unsupported run manifest {data!r}; accepted kinds: hf, and "
+                        f"{' or '.join(over_a_base)} with a base")
     return data
 
 
@@ -121,50 +123,26 @@ class LoadedModel:
     chat: bool = False  # fine-tuned on conversations: prompts go through the chat template
 
 
-def _with_adapter(kind: str, base: PreTrainedModel, adapter_dir: Path) -> torch.nn.Module:
-    """The base under a saved adapter: a peft folder, or one of adaptlab's bottleneck adapters."""
-    if kind == "peft":
-        from adaptlab.adapt.peft_methods import load_adapter
-
-        return load_adapter(base, adapter_dir)
-    from adaptlab.adapt import AdapterModel
-
-    model = AdapterModel(base)
-    model.set_active(model.load_adapter(adapter_dir))
-    return model.eval()
-
-
-def is_span_reader(config: Any) -> bool:
-    """An encoder with a question-answering head: it points at answers rather than writing them."""
-    return any(a.endswith("ForQuestionAnswering") for a in (getattr(config, "architectures", None) or []))
-
-
-def family_from_config(config: Any) -> Family:
-    if getattr(config, "is_encoder_decoder", False):
-        return "encoder-decoder"
-    if is_span_reader(config) or any(a.endswith("ForMaskedLM") for a in (getattr(config, "architectures", None) or [])):
-        return "encoder"
-    return "decoder"
-
-
 def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Model and tokenizer from a run folder or a local Hugging Face checkpoint folder (no hub)."""
-    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForQuestionAnswering,
-                              AutoModelForSeq2SeqLM, AutoTokenizer)
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoModelForQuestionAnswering,
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+    )
 
     manifest = read_manifest(Path(path)) if Path(path).is_dir() else None
     if manifest is not None and manifest["kind"] != "hf":
         base = load_model(Path(manifest["base"]), device=device)
-        if manifest.get("base_quantization") == "nf4":
-            from adaptlab.adapt.qlora import load_4bit
-
-            base.model = load_4bit(base.path, device)
         adapter_dir = resolve_model_dir(path)
         # The run's own tokenizer copy carries what training added (a chat template, for SFT).
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir, local_files_only=True) \
             if (adapter_dir / "tokenizer.json").is_file() else base.tokenizer
-        return LoadedModel(_with_adapter(manifest["kind"], base.model, adapter_dir), tokenizer, base.family,
-                           adapter_dir, chat=bool(manifest.get("chat")))
+        model = registry.run_kinds()[manifest["kind"]].load(base, adapter_dir, manifest)
+        return LoadedModel(model, tokenizer, base.family, adapter_dir, chat=bool(manifest.get("chat")))
     model_dir = resolve_model_dir(path)
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     family = family_from_config(config)
@@ -179,3 +157,28 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     model = auto.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32).to(device)
     model.eval()
     return LoadedModel(model, tokenizer, family, model_dir, chat=bool(manifest and manifest.get("chat")))
+
+
+def merge_run(run: Path, out_dir: Path) -> Path:
+    """A run over a base folded into a plain model run (LoRA/DoRA: the update added to the base's
+    weights), which transformers, vLLM or TGI load with no adapter code."""
+    from adaptlab.fileio import publish_dir, refuse_existing
+
+    manifest = read_manifest(run)
+    kind = registry.run_kinds().get(manifest["kind"]) if manifest is not None else None
+    if kind is None:
+        raise UserError(f"{run}: not an adapter run (its adaptlab.yaml must name a kind over a base: "
+                        f"{', '.join(registry.run_kinds())})")
+    if kind.merge is None:
+        raise UserError(f"{run}: a {kind.name} run does not merge into its base's weights")
+    refuse_existing(out_dir)
+    loaded = load_model(run)
+    try:
+        merged = kind.merge(loaded.model)
+    except ValueError as exc:
+        raise UserError(f"{run}: {exc}") from None
+    with publish_dir(out_dir) as tmp:
+        merged.save_pretrained(tmp / "model")
+        loaded.tokenizer.save_pretrained(tmp / "model")
+        write_run_manifest(tmp, family=loaded.family, model="model", chat=loaded.chat)
+    return out_dir

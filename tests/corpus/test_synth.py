@@ -292,7 +292,7 @@ def test_bad_parameters_are_user_errors(tmp_path, kwargs, message):
 
 def test_a_folder_of_other_files_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="no synth.json"):
+    with pytest.raises(UserError, match="holds no synthetic domain \\(synth.json\\)"):
         synthesize(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.errors import UserError
 from adaptlab.evaluation.perplexity import causal_metrics, evaluate_texts
-from adaptlab.lm import HFCausalLM, settings_from_gen_kwargs
+from adaptlab.lm import HFCausalLM
 from adaptlab.runs import load_model
 
 TEXT = "The standard dose of the compound is taken twice."
@@ -87,15 +88,20 @@ def test_causal_metrics_relate_loss_perplexity_and_bits_per_byte(lm):
 
 
 def test_gen_kwargs_translate_to_settings():
-    greedy = settings_from_gen_kwargs({"until": "\n", "max_gen_toks": 7, "do_sample": False})
+    greedy = GenerationSettings.from_gen_kwargs({"until": "\n", "max_gen_toks": 7, "do_sample": False})
     assert (greedy.stop, greedy.max_new_tokens, greedy.temperature) == (["\n"], 7, 0.0)
-    sampled = settings_from_gen_kwargs({"do_sample": True, "temperature": 0.7, "top_p": 0.9})
+    sampled = GenerationSettings.from_gen_kwargs({"do_sample": True, "temperature": 0.7, "top_p": 0.9})
     assert (sampled.temperature, sampled.top_p) == (0.7, 0.9)
+    for settings in (greedy, sampled, GenerationSettings(max_new_tokens=5, temperature=0.3, top_k=4, seed=9)):
+        assert GenerationSettings.from_gen_kwargs(settings.gen_kwargs()) == settings  # the one conversion, both ways
+    openai = GenerationSettings.from_openai(max_tokens=9, temperature=None, top_p=1, stop=["."], seed=None)
+    assert (openai.temperature, openai.top_p, openai.max_new_tokens, openai.stop) == (1.0, None, 9, ["."])
 
 
 def test_non_causal_models_get_objective_loss(tmp_path, shards_dir):
-    from adaptlab.train.loop import pretrain
     from helpers import tiny_config
+
+    from adaptlab.train.loop import pretrain
 
     pretrain(tiny_config(shards_dir, tmp_path / "enc", family="encoder", steps=5, eval_every=5), progress=False)
     loaded = load_model(tmp_path / "enc")

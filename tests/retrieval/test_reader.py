@@ -4,15 +4,15 @@ passages; exact match and the closed-book baseline."""
 import json
 
 import pytest
+from retrieval.fakes import HashEmbedder
+from retrieval.rag_fakes import CharReader, FixedSearcher, hit
 
 from adaptlab.corpus.synth import PRACTICE_SEEDS, generate
 from adaptlab.errors import UserError
+from adaptlab.evaluation.tasks import knowledge_exact_match, normalize_answer
 from adaptlab.retrieval.chunking import Chunk, ChunkSettings
 from adaptlab.retrieval.rag import RagLM, format_rag_prompt
-from adaptlab.retrieval.reader import (ANSWER_TOKENS, ClosedBookLM, answer_shape, exact_match,
-                                       normalize_answer, practice_examples, reader_examples)
-from retrieval.fakes import HashEmbedder
-from retrieval.rag_fakes import CharReader, FixedSearcher, hit
+from adaptlab.retrieval.reader import ANSWER_TOKENS, ClosedBookLM, answer_shape, practice_examples, reader_examples
 
 HITS = [hit("a", "Alpha is 10 mg."), hit("b", "Beta is blue."), hit("c", "Gamma is red.")]
 GOLD = Chunk("d", 1, 0, 20, "Delta is given 7 mg.")
@@ -45,12 +45,12 @@ def test_a_missed_answer_puts_the_gold_chunk_in_the_last_kept_place():
 def test_exact_match_normalises_and_the_closed_book_baseline_gets_no_passages():
     assert normalize_answer("  Zikmina  Laboratories. ") == normalize_answer("zikmina laboratories")
     records = [{"question": QUESTION, "answer": "10 MG."}, {"question": "Beta?", "answer": "blue"}]
-    assert exact_match(rag(), records)["exact_match"] == 0.5  # CharReader always answers " 10 mg"
+    assert knowledge_exact_match(rag(), records)["exact_match"] == 0.5  # CharReader always answers " 10 mg"
     reader = CharReader(10_000)
     ClosedBookLM(reader).generate_until([(QUESTION, {"until": ["\n"]})])
     assert reader.prompts == [format_rag_prompt([], QUESTION)]
     with pytest.raises(UserError, match="no questions"):
-        exact_match(rag(), [])
+        knowledge_exact_match(rag(), [])
 
 
 def test_counterfactual_copies_swap_the_answer_for_one_of_the_same_shape_everywhere():

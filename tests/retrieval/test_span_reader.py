@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_TRAIN, one_torch_thread, tiny_config
+from retrieval.rag_fakes import hit
 
 from adaptlab.errors import UserError
 from adaptlab.lm import HFCausalLM
@@ -16,8 +18,6 @@ from adaptlab.retrieval.rag import format_rag_prompt, passages_end
 from adaptlab.retrieval.span_reader import SpanReader, best_span, load_reader, span_bounds
 from adaptlab.tokenization.train import load_tokenizer
 from adaptlab.train.span_data import span_example
-from helpers import TINY_TRAIN, one_torch_thread, tiny_config
-from retrieval.rag_fakes import hit
 
 COLORS = ("red", "blue", "green", "black", "white", "brown")
 GEN = {"until": ["\n"], "max_gen_toks": 8}
@@ -148,7 +148,7 @@ def test_an_extractive_reader_trains_all_its_weights(encoder_run, tmp_path):
 
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fact_prompts(20, seed=0)))
     cfg = PretrainConfig(out=tmp_path / "reader", base=encoder_run, sft={"train_file": tmp_path / "train.jsonl"},
-                         adapter={"method": "lora"}, train={**TINY_TRAIN, "seq_len": 64})
+                         method="lora", train={**TINY_TRAIN, "seq_len": 64})
     with pytest.raises(UserError, match="trains all its weights; drop the adapter method"):
         pretrain(cfg, progress=False)
     assert not (tmp_path / "reader").exists()

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import torch
-
 from helpers import one_torch_thread, save_random_model
 from serve.harness import running
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -53,7 +53,7 @@ def draft_lm(draft_dir):
 @pytest.fixture(scope="session")
 def adapter_run(model_dir) -> Path:
     """A bottleneck adapter over `model_dir`, moved off the identity: a run folder of kind bottleneck."""
-    from adaptlab.adapt import AdapterModel
+    from adaptlab.adapt.bottleneck import AdapterModel
     from adaptlab.runs import load_model, write_run_manifest
 
     model = AdapterModel(load_model(model_dir).model)

@@ -8,15 +8,14 @@ import sqlite3
 import httpx
 import openai
 import pytest
+from serve.harness import running
 
 from adaptlab.engine.generate import generate
 from adaptlab.engine.requests import GenerationSettings
 from adaptlab.serve.app import create_app
 from adaptlab.serve.models import as_served
 from adaptlab.serve.settings import ServeSettings
-from adaptlab.train.sft_data import ensure_chat_template, render_prompt
-
-from serve.harness import running
+from adaptlab.tokenization.chat import ensure_chat_template, render_prompt
 
 KEY = "test-key"
 PROMPT = "Vorantide is"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from context_helpers import cli_error
 
 from adaptlab.errors import UserError
 from adaptlab.study.cli import app
 from adaptlab.study.config import load_study
-from adaptlab.study.settings import METHOD_SETTINGS, LoraSettings
-
-from context_helpers import cli_error
+from adaptlab.study.strategies import DEFAULT_STRATEGIES
 
 
 def _study(tmp_path: Path, text: str) -> Path:
@@ -22,9 +21,10 @@ def _study(tmp_path: Path, text: str) -> Path:
 
 def test_the_default_study_is_one_strategy_per_method_on_a_base_trained_here():
     config, settings = load_study(None)
-    assert [s.name for s in config.strategies] == list(METHOD_SETTINGS)
+    assert [s.name for s in config.strategies] == [name for name, _, _ in DEFAULT_STRATEGIES]
     assert config.base.train is not None and config.domain.synthetic is not None
-    assert isinstance(settings["lora"], LoraSettings) and settings["lora"].lr == 5e-3
+    assert settings["lora"].name == "lora" and settings["lora"].r == 8 and settings["lora"].lr == 5e-3
+    assert settings["bottleneck"].name == "pfeiffer" and settings["bottleneck"].r == 16
 
 
 def test_settings_are_validated_by_their_method(tmp_path):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from adaptlab import fileio
 from adaptlab.errors import UserError
-from adaptlab.study import report as report_module
 from adaptlab.study.cost import CostSettings, break_even, cost_table, per_request_usd, upfront_usd
 from adaptlab.study.report import write_report
 
@@ -250,7 +250,7 @@ def test_an_interrupted_write_keeps_the_old_report(tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_module.os, "replace", fail)
+    monkeypatch.setattr(fileio.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_report(tmp_path, results[:3], CostSettings())
     assert html.read_bytes() == before

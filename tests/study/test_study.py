@@ -9,21 +9,27 @@ import shutil
 
 import pytest
 from rich.console import Console
+from typer.testing import CliRunner
 
+from adaptlab import registry
 from adaptlab.errors import UserError
 from adaptlab.study.config import DOMAIN_FILES, load_study
 from adaptlab.study.runner import run_study
-from adaptlab.study.settings import METHOD_SETTINGS
+from adaptlab.study.strategies import DEFAULT_STRATEGIES
 
 TRAINED = ("continued_pretraining", "lora", "bottleneck", "prefix", "sft", "domain_tokens_lora")
+# every registered method the default study leaves out runs too, as a strategy named after it
+MORE = [name for name in registry.methods() if name not in {method for _, method, _ in DEFAULT_STRATEGIES}]
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    steps = "{steps: 4, batch_size: 4}"
-    strategies = "\n".join(f"  - {{name: {m}, method: {m}{', settings: ' + steps if m in TRAINED else ''}}}"
-                           for m in METHOD_SETTINGS)
+    tiny = {"steps": 4, "batch_size": 4}
+    strategies = "\n".join(f"  - {json.dumps({'name': name, 'method': method, 'settings': {**settings, **tiny}})}"
+                           if name in TRAINED else f"  - {json.dumps({'name': name, 'method': method})}"
+                           for name, method, settings in DEFAULT_STRATEGIES)
+    strategies += "".join(f"\n  - {json.dumps({'name': name, 'method': name, 'settings': tiny})}" for name in MORE)
     (root / "study.yaml").write_text(f"""
 base: {{train: {{steps: 20, seq_len: 256}}}}
 domain: {{synthetic: {{seed: 3, compounds: 8}}}}
@@ -71,6 +77,55 @@ def test_each_method_is_what_it_says(study):
     assert results["rag_sft"]["run"] == results["sft"]["run"]
     assert all(len(results[name]["loss_curve"]) > 0 for name in TRAINED)
     assert "domain tokens added" in results["domain_tokens_lora"]["notes"][0]
+
+
+def test_every_registered_method_runs_as_a_strategy(study):
+    _, results = study
+    assert MORE  # the default study does not already hold every method
+    by_method = {r["method"]: r for r in results.values()}
+    total = results["zero_shot"]["measures"]["total_parameters"]
+    for name, method in registry.methods().items():
+        measures = by_method[name]["measures"]
+        assert by_method[name]["status"] == "done" and measures["train_seconds"] > 0
+        assert measures["domain_bpb"] != results["zero_shot"]["measures"]["domain_bpb"]  # its training took effect
+        if method.frozen_base:
+            assert 0 < measures["trainable_parameters"] < total / 5
+            assert measures["artifact_bytes"] < by_method["full"]["measures"]["artifact_bytes"] / 5
+        else:
+            assert measures["trainable_parameters"] == total
+
+
+@pytest.mark.parametrize("strategy, options", [
+    ("few_shot", ["--template", "few_shot", "--examples", "{examples}", "--k", "2", "--select", "similar"]),
+    ("rag", ["--rag", "{index}", "--k", "3", "--sentences", "3", "--extractive"]),
+])
+def test_adaptlab_eval_scores_a_strategys_system_as_the_study_did(study, strategy, options, tmp_path):
+    """The same system built by hand on the command line answers the study's questions alike: the
+    same answers, the same exact match and format compliance (one implementation of each task)."""
+    import adaptlab.cli
+    from adaptlab.evaluation.tasks import read_instructions, read_qa
+
+    out, results = study
+    workspace = out / "workspace"
+    base = next(workspace.glob("base-*")) / "run"
+    domain = next(p for p in workspace.glob("domain-*") if (p / "synth.json").is_file())
+    qa, instructions = tmp_path / "qa.jsonl", tmp_path / "instructions.jsonl"  # the study's eval: the first 4 and 2
+    qa.write_text("".join(json.dumps(r) + "\n" for r in read_qa(domain / "qa_eval.jsonl")[:4]))
+    instructions.write_text("".join(json.dumps(r) + "\n" for r in read_instructions(
+        domain / "instructions_eval.jsonl")[:2]))
+    where = {"examples": str(next(workspace.glob("examples-*.jsonl"))), "index": str(next(workspace.glob("index-*")))}
+    run = tmp_path / "base"
+    shutil.copytree(base, run)  # eval.json is written beside the run; the study's base stays as it was
+    args = ["eval", str(run), "--qa", str(qa), "--instructions", str(instructions),
+            *(o.format(**where) for o in options)]
+    result = CliRunner().invoke(adaptlab.cli.app, args)
+    assert result.exit_code == 0, result.output
+    measures = results[strategy]["measures"]
+    assert f"knowledge exact match {measures['knowledge_em']:.3f} on 4 questions" in result.output
+    assert f"format compliance {measures['format_compliance']:.3f}" in result.output
+    saved = json.loads((run / "eval.json").read_text())
+    knowledge = next(v for k, v in saved.items() if k.startswith(str(qa)))
+    assert knowledge["examples"] == measures["examples"]  # the very answers the study got
 
 
 def test_a_rerun_skips_every_strategy_already_measured(study, tmp_path):

@@ -6,10 +6,10 @@ import copy
 import json
 import string
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import pytest
 import torch
-from pydoc_data.topics import topics
 from tokenizers import decoders, pre_tokenizers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 
@@ -21,12 +21,7 @@ from adaptlab.models.presets import ModelConfig, SpecialIds, build_model
 from adaptlab.models.resize import resize_for_new_tokens
 from adaptlab.runs import MANIFEST, load_model
 from adaptlab.tokenization.domain import REPORT_FILE, extend_model_and_tokenizer
-from adaptlab.tokenization.extend import (
-    extend_tokenizer,
-    mine_domain_terms,
-    read_term_list,
-    tokens_per_byte,
-)
+from adaptlab.tokenization.extend import extend_tokenizer, mine_domain_terms, read_term_list, tokens_per_byte
 from adaptlab.tokenization.train import iter_corpus_texts, train_tokenizer
 
 KINDS = ("bpe", "unigram", "char")
@@ -331,6 +326,6 @@ def test_bad_sources_and_outputs_are_refused(decoder_run, tmp_path):
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="not an extension run"):
+    with pytest.raises(UserError, match="holds no extension run"):
         extend_model_and_tokenizer(decoder_run, taken, corpus_dir=corpus)
     assert (taken / "notes.txt").read_text() == "mine"

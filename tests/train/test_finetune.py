@@ -8,24 +8,23 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import tiny_config
 from peft import PeftModel
 from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoModelForCausalLM
 
-from adaptlab.adapt.merge import merge_lora
-from adaptlab.adapt.qlora import cpu_packs_nf4, load_4bit, nf4_layers
+from adaptlab.adapt.peft_methods.qlora import cpu_packs_nf4, load_4bit, nf4_layers
 from adaptlab.config import validate
 from adaptlab.corpus.documents import read_documents, split_path
 from adaptlab.corpus.prepare import prepare_corpus
 from adaptlab.errors import UserError
 from adaptlab.lm import HFCausalLM
-from adaptlab.runs import load_model
+from adaptlab.runs import load_model, merge_run
 from adaptlab.tokenization.shards import encode_corpus
 from adaptlab.tokenization.train import load_tokenizer
 from adaptlab.train.loop import pretrain
 from adaptlab.train.settings import PretrainConfig
-from helpers import tiny_config
 
 METHODS = ["full", "lora", "dora", "qlora", "ia3", "prefix", "prompt", "houlsby", "scaled_parallel"]
 BOTTLENECK = {"houlsby", "scaled_parallel"}
@@ -37,10 +36,9 @@ MIN_GAIN = 0.02  # nats per held-out token that every method must win over the b
 
 def finetune_config(shards, out, base, method: str, **train) -> PretrainConfig:
     cfg = tiny_config(shards, out, steps=20, **{"lr": 1e-2, **train}).model_dump()
-    if method in BOTTLENECK:
-        return PretrainConfig(**{**cfg, "base": base, "bottleneck": {"kind": method, "r": 4, "name": "domain"}})
-    adapter = None if method == "full" else {"method": method, "r": 4, "num_virtual_tokens": 4}
-    return PretrainConfig(**{**cfg, "base": base, "adapter": adapter})
+    knobs = {"r": 4, "adapter_name": "domain"} if method in BOTTLENECK else \
+        {"virtual_tokens": 4} if method in ("prefix", "prompt") else {} if method in ("full", "ia3") else {"r": 4}
+    return PretrainConfig(**{**cfg, "base": base, "method": {"name": method, **knobs}})
 
 
 def _logits(model, ids):
@@ -172,23 +170,24 @@ def test_qlora_counts_the_base_as_the_same_model(runs):
 
 def test_lora_merges_into_a_plain_model_with_the_same_outputs(runs, tmp_path):
     _, run = runs["lora"]
-    merge_lora(run, tmp_path / "merged")
+    merge_run(run, tmp_path / "merged")
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged" / "model").eval()
     ids = torch.tensor([[3, 40, 41, 42, 43, 44]])
     torch.testing.assert_close(_logits(merged, ids), _logits(load_model(run).model, ids), atol=1e-5, rtol=1e-5)
     with pytest.raises(UserError, match="only LoRA/DoRA adapters merge"):
-        merge_lora(runs["ia3"][1], tmp_path / "ia3-merged")
+        merge_run(runs["ia3"][1], tmp_path / "ia3-merged")
 
 
 def test_bad_adapter_settings_are_named(decoder_run, shards_dir, tmp_path):
     cfg = finetune_config(shards_dir, tmp_path / "a", decoder_run, "lora").model_dump()
     with pytest.raises(UserError, match=r"unknown module 'qproj'; valid: .*q_proj"):
-        pretrain(PretrainConfig(**{**cfg, "adapter": {"target_modules": ["qproj"]}}), progress=False)
-    with pytest.raises(UserError, match=r"adapter.r 64 is larger than layer .*q_proj \(32x32\); use r <= 32"):
-        pretrain(PretrainConfig(**{**cfg, "out": tmp_path / "b", "adapter": {"r": 64, "target_modules": ["q_proj"]}}),
+        pretrain(PretrainConfig(**{**cfg, "method": {"name": "lora", "target_modules": ["qproj"]}}), progress=False)
+    with pytest.raises(UserError, match=r"method.r 64 is larger than layer .*q_proj \(32x32\); use r <= 32"):
+        pretrain(PretrainConfig(**{**cfg, "out": tmp_path / "b", "method": {"name": "lora", "r": 64,
+                                                                            "target_modules": ["q_proj"]}}),
                  progress=False)
-    with pytest.raises(UserError, match="an adapter is trained on a base: set base"):
-        validate(PretrainConfig, {**cfg, "base": None, "adapter": {"method": "lora"}})
+    with pytest.raises(UserError, match="method lora trains an adapter on a base: set base"):
+        validate(PretrainConfig, {**cfg, "base": None, "method": "lora"})
 
 
 def test_adapter_checkpoints_hold_only_the_adapter_and_resume_exactly(decoder_run, shards_dir, tmp_path):

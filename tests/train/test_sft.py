@@ -6,20 +6,19 @@ import json
 
 import pytest
 import torch
+from helpers import TINY_MODEL, TINY_TRAIN
 
 from adaptlab.corpus.synth import check_format
-from adaptlab.engine.requests import Generation
 from adaptlab.errors import UserError
-from adaptlab.evaluation import format_compliance as compliance_module
-from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
-from adaptlab.lm import HFCausalLM
+from adaptlab.evaluation.tasks import format_compliance, read_instructions
+from adaptlab.lm import LM, HFCausalLM
 from adaptlab.runs import load_model
+from adaptlab.tokenization.chat import ensure_chat_template
 from adaptlab.tokenization.train import load_tokenizer
 from adaptlab.train.loop import pretrain
 from adaptlab.train.objectives import IGNORE
 from adaptlab.train.settings import PretrainConfig
-from adaptlab.train.sft_data import encode_example, ensure_chat_template, pack, read_examples
-from helpers import TINY_MODEL, TINY_TRAIN
+from adaptlab.train.sft_data import encode_example, pack, read_examples
 
 
 @pytest.fixture
@@ -72,10 +71,16 @@ def test_behavioural_sft_trains_on_format_instructions_and_is_measured(decoder_r
     loaded = load_model(tmp_path / "sft")
     assert loaded.tokenizer.chat_template  # the template travels with the model
     records = read_instructions(synth / "instructions_eval.jsonl")[:4]
-    scores = format_compliance(loaded, records, max_new_tokens=8)
-    # The same greedy answers asked through the LM interface's chat rendering, checked here one by one.
     lm = HFCausalLM.from_path(tmp_path / "sft")
-    answers = [a.strip() for a in lm.generate_until([(r["prompt"], {"until": [], "max_gen_toks": 8}) for r in records])]
+    scores = format_compliance(lm, records, {"until": [], "max_gen_toks": 8})
+    # The same greedy answers generated through the chat template by hand, checked here one by one.
+    from adaptlab.engine.generate import generate
+    from adaptlab.engine.requests import GenerationSettings
+    from adaptlab.tokenization.chat import render_prompt
+
+    prompts = [render_prompt(loaded.tokenizer, [{"role": "user", "content": r["prompt"]}]) for r in records]
+    answers = [g.text.strip() for g in generate(loaded.model, loaded.tokenizer, prompts,
+                                                GenerationSettings(max_new_tokens=8, temperature=0))]
     compliant = [check_format(r["format"], a) for r, a in zip(records, answers)]
     assert scores["instructions"] == 4
     assert scores["format_compliance"] == sum(compliant) / 4
@@ -86,7 +91,23 @@ def test_behavioural_sft_trains_on_format_instructions_and_is_measured(decoder_r
     assert json.loads((tmp_path / "sft" / "cost.json").read_text())["trainable_share"] == 1.0
 
 
-def test_compliance_and_exact_match_count_known_answers(decoder_run, corpus_dir, monkeypatch):
+class _Answering(LM):
+    """An LM whose answers are given, padded as a model's would be, asked exactly as the task asks."""
+
+    def __init__(self, answers: list[str]):
+        self.answers = answers
+
+    def loglikelihood(self, requests):
+        raise AssertionError("format compliance generates")
+
+    loglikelihood_rolling = loglikelihood
+
+    def generate_until(self, requests):
+        assert [kw for _, kw in requests] == [{"until": ["\n\n"], "max_gen_toks": 96}] * len(self.answers)
+        return [f" {a}\n" for a in self.answers]
+
+
+def test_compliance_and_exact_match_count_known_answers(corpus_dir):
     """Answers whose compliance is known: two references (compliant, exact), a JSON reference with another
     name (compliant, not exact) and a reference after a preamble (neither): 3/4 compliant, 2/4 exact."""
     records = read_instructions(corpus_dir.parent / "synth" / "instructions_eval.jsonl")
@@ -96,9 +117,7 @@ def test_compliance_and_exact_match_count_known_answers(decoder_run, corpus_dir,
     answers = [first["response"], second["response"],
                json.dumps({**json.loads(renamed["response"]), "name": "Renamed"}), f"Sure: {chatty['response']}"]
     assert [check_format(r["format"], a) for r, a in zip(records, answers)] == [True, True, True, False]
-    monkeypatch.setattr(compliance_module, "generate",
-                        lambda model, tokenizer, prompts, settings: [Generation(f" {a}\n") for a in answers])
-    scores = format_compliance(load_model(decoder_run), records)
+    scores = format_compliance(_Answering(answers), records)
     assert (scores["format_compliance"], scores["exact_match"]) == (0.75, 0.5)
     assert [(f["answer"], f["reference"]) for f in scores["failures"]] == [(answers[3], chatty["response"])]
 
@@ -128,7 +147,7 @@ def test_an_sft_model_is_asked_through_its_chat_template(decoder_run, corpus_dir
 
 def test_sft_combines_with_an_adapter(decoder_run, corpus_dir, tmp_path):
     synth = corpus_dir.parent / "synth"
-    cfg = PretrainConfig(out=tmp_path / "sft-lora", base=decoder_run, adapter={"method": "lora", "r": 4},
+    cfg = PretrainConfig(out=tmp_path / "sft-lora", base=decoder_run, method={"name": "lora", "r": 4},
                          sft={"train_file": synth / "instructions_train.jsonl"},
                          train={**TINY_TRAIN, "steps": 6, "seq_len": 32, "eval_every": 3, "lr": 1e-2})
     result = pretrain(cfg, progress=False)

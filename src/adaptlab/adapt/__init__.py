@@ -1,6 +1,2 @@
-"""Adapting a base model's weights: bottleneck adapters (own), LoRA and friends (peft)."""
-
-from adaptlab.adapt.adapter_model import AdapterModel, ParameterCount
-from adaptlab.adapt.bottleneck import BottleneckConfig
-
-__all__ = ["AdapterModel", "BottleneckConfig", "ParameterCount"]
+"""Adapting a base model's weights, one folder (or module) a method family, each registering its
+methods with `adaptlab.registry`: full training, peft's methods, bottleneck adapters, LoHa."""

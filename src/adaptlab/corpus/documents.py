@@ -7,12 +7,12 @@ A prepared corpus is a folder with `train.jsonl`, `validation.jsonl` and
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from adaptlab.errors import UserError
+from adaptlab.fileio import publish_file
 
 SPLITS = ("train", "validation")
 
@@ -25,15 +25,12 @@ class Document:
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> int:
-    """Write records atomically (temp file, then rename); returns the count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write records whole (fileio.publish_file); returns the count."""
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    with publish_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, path)
     return n
 
 

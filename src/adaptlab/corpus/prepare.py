@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from adaptlab.config import check_output
 from adaptlab.corpus.clean import clean_text
 from adaptlab.corpus.dedup import drop_exact_duplicates, drop_near_duplicates
 from adaptlab.corpus.documents import SPLITS, Document, write_documents
 from adaptlab.corpus.read import ACCEPTED_SUFFIXES, Skip, read_inputs
 from adaptlab.errors import UserError
+from adaptlab.fileio import check_output, write_file
 
 DROP_REASONS = ("empty", "boilerplate_only", "too_short", "exact_duplicate", "near_duplicate")
 _MAX_SKIPS_SHOWN = 10
@@ -210,9 +209,7 @@ def _write(out_dir: Path, splits: dict[str, list[Document]], summary: PrepareSum
     try:
         for split, docs in splits.items():
             write_documents(out_dir / f"{split}.jsonl", docs)
-        tmp = out_dir / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, out_dir / "summary.json")
+        write_file(out_dir / "summary.json", json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot write the prepared corpus ({exc.strerror or exc})") from None
 

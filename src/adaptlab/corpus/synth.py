@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
 import re
-import shutil
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,11 +27,24 @@ from typing import Any
 from adaptlab.corpus.documents import write_jsonl
 from adaptlab.corpus.synth_formats import FORMATS, check_format, make_spec, render, skeleton
 from adaptlab.corpus.synth_templates import (
-    CODAS, COLOUR, COMPANY_WORDS, COMPOUND_FIELDS, FILLERS, GENE_LETTERS, LAYOUTS, NAME_STYLES,
-    ONSETS, PROMPTS, QUESTIONS, STATEMENTS, SYMPTOMS, TITLES, VOWELS,
+    CODAS,
+    COLOUR,
+    COMPANY_WORDS,
+    COMPOUND_FIELDS,
+    FILLERS,
+    GENE_LETTERS,
+    LAYOUTS,
+    NAME_STYLES,
+    ONSETS,
+    PROMPTS,
+    QUESTIONS,
+    STATEMENTS,
+    SYMPTOMS,
+    TITLES,
+    VOWELS,
 )  # fmt: skip
 from adaptlab.errors import UserError
-from adaptlab.fileio import replace_dir
+from adaptlab.fileio import check_replaceable, publish_dir
 
 __all__ = ["SynthDomain", "SynthSummary", "check_format", "generate", "synthesize"]
 
@@ -472,13 +483,6 @@ def practice_domains(n: int) -> Iterator[SynthDomain]:
         yield generate(seed=seed)
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    """Only a new, empty or earlier synthetic-domain folder may be (re)placed: never a user's other files."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"{out_dir}: exists and is not a folder; give a folder path for the synthetic domain")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "synth.json").is_file():
-        raise UserError(f"{out_dir}: folder is not empty and holds no synth.json; choose a new or empty folder")
-
 
 def _write(folder: Path, domain: SynthDomain) -> None:
     docs = folder / "docs"
@@ -491,17 +495,9 @@ def _write(folder: Path, domain: SynthDomain) -> None:
 
 
 def _publish(domain: SynthDomain, out_dir: Path) -> None:
-    """Write into a sibling temp folder, then rename it into place: a failure leaves nothing half-written."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # a stale one from a killed run with this pid
-    tmp.mkdir()
-    try:
+    """Written whole or not at all (fileio.publish_dir): a failure leaves nothing half-written."""
+    with publish_dir(out_dir) as tmp:
         _write(tmp, domain)
-        replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def synthesize(out_dir: Path, *, seed: int = 0, n_compounds: int = 80, eval_fraction: float = 0.25) -> SynthSummary:
@@ -512,6 +508,6 @@ def synthesize(out_dir: Path, *, seed: int = 0, n_compounds: int = 80, eval_frac
     """
     domain = generate(seed=seed, n_compounds=n_compounds, eval_fraction=eval_fraction)
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
+    check_replaceable(out_dir, "synth.json", "synthetic domain")
     _publish(domain, out_dir)
     return domain.summary

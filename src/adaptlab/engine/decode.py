@@ -21,15 +21,8 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from adaptlab.engine.llama_decoder import CompactLlama, KVBuffer, LayerKV
 from adaptlab.engine.requests import Generation, GenerationSettings, cut_at_stop, prompt_tokens
 from adaptlab.engine.sampling import choose, rng_for
-from adaptlab.errors import UserError
 
 Cache = DynamicCache | KVBuffer
-
-
-def require_decoder(model: PreTrainedModel) -> None:
-    if model.config.is_encoder_decoder or not model.can_generate():
-        raise UserError(f"{type(model).__name__} is not a decoder-only language model; "
-                        "streaming, cached and speculative decoding need one")
 
 
 def new_cache(model: PreTrainedModel, layers: Sequence[LayerKV] = ()) -> Cache:

@@ -23,12 +23,13 @@ import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.cache_utils import DynamicLayer
 
-from adaptlab.engine.decode import (Cache, cache_layers, cached_step, collect, decode_steps, forward, new_cache,
-                                   require_decoder)
+from adaptlab.engine.decode import Cache, cache_layers, cached_step, collect, decode_steps, forward, new_cache
 from adaptlab.engine.llama_decoder import LayerKV
 from adaptlab.engine.requests import Generation, GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import rng_for
 from adaptlab.errors import UserError
+from adaptlab.models.family import require_decoder
+
 
 @dataclass
 class _Block:
@@ -129,7 +130,7 @@ class PrefixCachingGenerator:
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
                  budget_bytes: int = 256 * 2**20, block_size: int = 16):
-        require_decoder(model)
+        require_decoder(model, "prefix caching")
         layers = DynamicCache(config=model.config).layers
         if any(type(layer) is not DynamicLayer for layer in layers):
             raise UserError(f"{type(model).__name__} has sliding-window or other non-full-attention layers; "

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from adaptlab.errors import UserError
 
-
 SEEDS = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed takes
 
 
 class GenerationSettings(BaseModel):
+    """How one request decodes. The one conversion to and from the shapes others speak:
+    lm-evaluation-harness's gen_kwargs (`from_gen_kwargs`, `gen_kwargs`) and OpenAI's request
+    fields (`from_openai`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     max_new_tokens: int = Field(default=64, gt=0)
@@ -26,6 +30,53 @@ class GenerationSettings(BaseModel):
     stop: list[str] = Field(default_factory=list)
     seed: int | None = Field(default=None, ge=SEEDS[0], le=SEEDS[1])
     use_cache: bool = True
+
+    @classmethod
+    def from_gen_kwargs(cls, gen_kwargs: dict[str, Any]) -> GenerationSettings:
+        """lm-eval's gen_kwargs; keys adaptlab does not decode by (a task's own extras) are left aside."""
+        kw = {key: value for key, value in gen_kwargs.items() if key in GenKwargs.model_fields}
+        if "max_new_tokens" in gen_kwargs and "max_gen_toks" not in kw:
+            kw["max_gen_toks"] = gen_kwargs["max_new_tokens"]
+        return GenKwargs.model_validate(kw).settings()
+
+    def gen_kwargs(self) -> dict[str, Any]:
+        """These settings as lm-eval's gen_kwargs (what an `LM.generate_until` request carries)."""
+        kwargs: dict[str, Any] = {"until": list(self.stop), "max_gen_toks": self.max_new_tokens,
+                                  "do_sample": self.temperature > 0, "temperature": self.temperature}
+        kwargs.update({key: getattr(self, key) for key in ("top_k", "top_p", "seed") if getattr(self, key) is not None})
+        return kwargs
+
+    @classmethod
+    def from_openai(cls, *, max_tokens: int, temperature: float | None, top_p: float | None, stop: list[str],
+                    seed: int | None) -> GenerationSettings:
+        """An OpenAI request's fields: temperature 1 and top_p 1 when not given, as OpenAI's API has them."""
+        return cls(max_new_tokens=max_tokens, temperature=1.0 if temperature is None else temperature,
+                   top_p=None if top_p in (None, 1) else top_p, stop=stop, seed=seed)
+
+
+class GenKwargs(BaseModel):
+    """lm-evaluation-harness's gen_kwargs as adaptlab reads them, checked where a user writes them
+    (a pipeline stage), so a misspelt key is named rather than ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: list[str] | str | None = None
+    max_gen_toks: int | None = Field(None, gt=0)
+    do_sample: bool | None = None
+    temperature: float | None = Field(None, ge=0)
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+
+    def settings(self) -> GenerationSettings:
+        """Greedy unless do_sample (then temperature 1 unless given); a temperature without do_sample
+        samples at it, as transformers' generate would."""
+        until = [self.until] if isinstance(self.until, str) else list(self.until or [])
+        temperature = (self.temperature if self.temperature is not None else 1.0) if self.do_sample \
+            else (self.temperature or 0.0)
+        extras = {key: getattr(self, key) for key in ("top_k", "top_p", "seed") if getattr(self, key) is not None}
+        return GenerationSettings(stop=until, max_new_tokens=self.max_gen_toks or 64, temperature=temperature,
+                                  **extras)
 
 
 @dataclass

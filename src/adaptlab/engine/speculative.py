@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from adaptlab.engine.decode import Cache, collect, forward, new_cache, require_decoder
+from adaptlab.engine.decode import Cache, collect, forward, new_cache
 from adaptlab.engine.requests import Generation, GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import distribution, rng_for
 from adaptlab.errors import UserError
+from adaptlab.models.family import require_decoder
 
 
 @dataclass
@@ -88,8 +89,8 @@ class SpeculativeDecoder:
 
     def __init__(self, target: PreTrainedModel, draft: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
                  lookahead: int = 4):
-        require_decoder(target)
-        require_decoder(draft)
+        require_decoder(target, "speculative decoding")
+        require_decoder(draft, "speculative decoding")
         if target.config.vocab_size != draft.config.vocab_size:
             raise UserError(f"draft vocabulary of {draft.config.vocab_size} tokens differs from the target's "
                             f"{target.config.vocab_size}; speculative decoding needs a draft trained with the "

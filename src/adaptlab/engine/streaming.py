@@ -37,10 +37,10 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
-from adaptlab.engine.decode import require_decoder
 from adaptlab.engine.requests import GenerationSettings, prompt_tokens
 from adaptlab.engine.sampling import distribution, rng_for
 from adaptlab.engine.stops import StopScanner
+from adaptlab.models.family import require_decoder
 
 AHEAD = 2  # tokens generation may run ahead of the reader
 _END = object()
@@ -148,7 +148,7 @@ class TokenStream:
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompt: str,
                  settings: GenerationSettings):
-        require_decoder(model)
+        require_decoder(model, "streaming")
         self.model = model
         self.tokenizer = tokenizer
         self.settings = settings

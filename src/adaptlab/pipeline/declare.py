@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adaptlab.config import read_yaml, validate
+from adaptlab.engine.requests import GenKwargs
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, HFCausalLM
 from adaptlab.pipeline.pipeline import Pipeline, check_stage_names
@@ -37,24 +38,11 @@ class PipelineFile(BaseModel):
     stages: list[dict[str, Any]] = Field(default_factory=list)  # a default, so a typo of it is named as one
 
 
-class GenerateSettings(BaseModel):
-    """lm-evaluation-harness gen_kwargs, checked so a typo is not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-    until: list[str] | str | None = None
-    max_gen_toks: int | None = Field(None, gt=0)
-    do_sample: bool | None = None
-    temperature: float | None = Field(None, ge=0)
-    top_k: int | None = None
-    top_p: float | None = None
-    seed: int | None = None
-
-
 class LMStageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     lm: Path
-    generate: GenerateSettings = GenerateSettings()
+    generate: GenKwargs = GenKwargs()
 
 
 class FunctionStageConfig(BaseModel):

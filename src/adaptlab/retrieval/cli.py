@@ -101,7 +101,7 @@ def evaluate(
         raise UserError(f"{given}: only used with --reader (how a reader answers); add --reader RUN or drop {given}")
     model = records = None
     if reader is not None:  # loaded before the retrieval pass, so a bad reader fails at once
-        from adaptlab.retrieval.reader import read_qa
+        from adaptlab.evaluation.tasks import read_qa
         from adaptlab.retrieval.span_reader import load_reader
 
         model, records = load_reader(reader), read_qa(queries)
@@ -116,12 +116,13 @@ def evaluate(
         table.add_row(m, *(f"{v:.3f}" for v in metrics.values()))
     out.print(table)
     if model is not None:
+        from adaptlab.evaluation.tasks import knowledge_exact_match
         from adaptlab.retrieval.rag import RagLM
-        from adaptlab.retrieval.reader import ClosedBookLM, exact_match
+        from adaptlab.retrieval.reader import ClosedBookLM
 
         rag = RagLM(model, searcher, k=k, extractive=extractive, sentences=sentences)
-        with_rag = exact_match(rag, records)["exact_match"]
-        closed = exact_match(ClosedBookLM(model), records)["exact_match"]
+        with_rag = knowledge_exact_match(rag, records)["exact_match"]
+        closed = knowledge_exact_match(ClosedBookLM(model), records)["exact_match"]
         how = "extractive RAG" if extractive else "RAG"
         out.print(f"exact match on {len(records)} questions: {how} {with_rag:.3f}, without retrieval {closed:.3f}",
                   highlight=False)
@@ -171,11 +172,12 @@ def reader_data(
     `adaptlab finetune --base BASE --sft OUT`."""
     import tempfile
 
-    from adaptlab.config import check_output
     from adaptlab.corpus.documents import write_jsonl
+    from adaptlab.evaluation.tasks import read_qa
+    from adaptlab.fileio import check_output
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
-    from adaptlab.retrieval.reader import future_reader, practice_examples, read_qa, reader_examples
+    from adaptlab.retrieval.reader import future_reader, practice_examples, reader_examples
     from adaptlab.retrieval.search import open_searcher
 
     check_output(out_file, folder=False, what="the reader examples (JSONL)")

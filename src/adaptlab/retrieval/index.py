@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
@@ -31,9 +30,9 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
-from adaptlab.config import check_output
 from adaptlab.corpus.documents import Document, iter_jsonl, write_jsonl
 from adaptlab.errors import UserError
+from adaptlab.fileio import check_replaceable, write_file
 from adaptlab.retrieval.chunking import Chunk, ChunkSettings, chunk_text, hf_token_spans
 from adaptlab.retrieval.lexical import build_bm25, load_bm25, save_bm25
 
@@ -41,7 +40,6 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 EMBED_BATCH = 256
 _GENERATION = re.compile(r"gen-\d{6}")
-_MANIFEST_TMP = f".{MANIFEST}.tmp"
 
 Progress = Callable[[int, int], None]
 """Called with (chunks embedded so far, chunks to embed)."""
@@ -193,9 +191,9 @@ def _open_for_update(path: Path, embedder: TextEmbedder) -> ChunkIndex | None:
     """The current index, or None for a new one; never write into a folder that holds other things."""
     if (path / MANIFEST).is_file():
         return open_index(path, embedder)
-    check_output(path, folder=True, what="the index")
-    if path.is_dir() and any(not (_GENERATION.fullmatch(p.name) or p.name == _MANIFEST_TMP) for p in path.iterdir()):
-        raise UserError(f"{path}: folder is not empty and holds no index ({MANIFEST}); choose a new or empty folder")
+    if path.is_dir() and all(_GENERATION.fullmatch(p.name) for p in path.iterdir()):
+        return None  # generations a killed first build left: rebuilt
+    check_replaceable(path, MANIFEST, "index")
     return None
 
 
@@ -268,6 +266,4 @@ def _publish(path: Path, info: IndexInfo, chunks: dict[int, Chunk], hashes: dict
 
 
 def _write_manifest(path: Path, info: IndexInfo) -> None:
-    tmp = path / _MANIFEST_TMP
-    tmp.write_text(json.dumps(info.to_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path / MANIFEST)
+    write_file(path / MANIFEST, json.dumps(info.to_dict(), indent=2) + "\n")

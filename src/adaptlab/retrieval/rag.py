@@ -17,8 +17,9 @@ from typing import Any, Protocol
 
 import jinja2
 
+from adaptlab.engine.requests import GenerationSettings
 from adaptlab.errors import UserError
-from adaptlab.lm import LM, settings_from_gen_kwargs
+from adaptlab.lm import LM
 from adaptlab.retrieval.compress import compress
 from adaptlab.retrieval.metrics import unique_docs
 from adaptlab.retrieval.search import MODES, Hit, Searcher
@@ -152,7 +153,7 @@ class RagLM(LM):
 
     def _answer(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[RagAnswer]:
         fitted = self.fitted_prompts([q for q, _ in requests],
-                                     [settings_from_gen_kwargs(kw).max_new_tokens for _, kw in requests])
+                                     [GenerationSettings.from_gen_kwargs(kw).max_new_tokens for _, kw in requests])
         texts = self.reader.generate_until([(prompt, self._reading(kw, used))
                                             for (prompt, used), (_, kw) in zip(fitted, requests)])
         return [RagAnswer(text, unique_docs(h.doc_id for h in used), used) for text, (_, used) in zip(texts, fitted)]

@@ -30,40 +30,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from adaptlab.corpus.documents import Document, iter_jsonl
+from adaptlab.corpus.documents import Document
 from adaptlab.corpus.synth import practice_domains
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, HFCausalLM
 from adaptlab.retrieval.chunking import ChunkSettings
 from adaptlab.retrieval.index import TextEmbedder, sync_index
 from adaptlab.retrieval.metrics import doc_id_matcher
-from adaptlab.retrieval.rag import Passage, Reader, RagLM, format_rag_prompt
+from adaptlab.retrieval.rag import Passage, RagLM, Reader, format_rag_prompt
 from adaptlab.retrieval.search import Hit, open_searcher
 from adaptlab.runs import load_model
 
 ANSWER_TOKENS = 32  # room kept for the answer when fitting passages
-GEN_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": ANSWER_TOKENS}
-
-
-def read_qa(path: Path, fields: Sequence[str] = ("question", "answer")) -> list[dict[str, Any]]:
-    """QA pairs from JSONL; a line without one of `fields` (as a string) names its file and line."""
-    records = []
-    for where, record in iter_jsonl(path, f"QA pairs with {', '.join(fields)}"):
-        if not all(isinstance(record.get(f), str) for f in fields):
-            raise UserError(f"{where}: a QA pair needs string fields {', '.join(fields)}")
-        records.append(record)
-    if not records:
-        raise UserError(f"{path}: no QA pairs")
-    return records
-
-
-def normalize_answer(text: str) -> str:
-    """Case, surrounding blanks and a final period do not make an answer wrong."""
-    return " ".join(text.strip().rstrip(".").split()).casefold()
-
-
-def same_answer(answer: str, reference: str) -> bool:
-    return normalize_answer(answer) == normalize_answer(reference)
 
 
 def _with_gold(rag: RagLM, hits: list[Hit], record: dict[str, Any], gold_doc: str) -> list[Hit]:
@@ -153,17 +131,6 @@ def future_reader(base: Path) -> Reader:
     if loaded.family == "encoder":
         return SpanReader(loaded.model, loaded.tokenizer)
     return HFCausalLM(loaded.model, loaded.tokenizer, chat=True)
-
-
-def exact_match(lm: LM, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Share of questions whose generated answer equals the reference (normalised)."""
-    if not records:
-        raise UserError("no questions to answer")
-    answers = lm.generate_until([(r["question"], GEN_KWARGS) for r in records])
-    hits = [same_answer(a, r["answer"]) for a, r in zip(answers, records)]
-    return {"exact_match": sum(hits) / len(records), "questions": len(records),
-            "examples": [{"question": r["question"], "answer": a, "reference": r["answer"]}
-                         for r, a in list(zip(records, answers))[:3]]}
 
 
 class ClosedBookLM(LM):

@@ -19,11 +19,12 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from adaptlab.engine.copying import word_ends_at, word_starts_at
-from adaptlab.engine.requests import cut_at_stop
+from adaptlab.engine.requests import GenerationSettings, cut_at_stop
 from adaptlab.errors import UserError
-from adaptlab.lm import LM, HFCausalLM, settings_from_gen_kwargs
+from adaptlab.lm import LM, HFCausalLM
+from adaptlab.models.family import is_span_reader
 from adaptlab.retrieval.rag import Reader, passages_end
-from adaptlab.runs import is_span_reader, load_model
+from adaptlab.runs import load_model
 
 CANNOT_SCORE = ("an extractive reader points at answers in its passages; it cannot score text "
                 "(use a decoder reader for likelihood tasks)")
@@ -77,7 +78,7 @@ class SpanReader(LM):
             out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device))
         answers = []
         for i, ((prompt, gen_kwargs), (_, offsets)) in enumerate(zip(batch, rows)):
-            settings = settings_from_gen_kwargs(gen_kwargs)
+            settings = GenerationSettings.from_gen_kwargs(gen_kwargs)
             starts, ends = span_bounds(prompt, offsets, width)
             span = best_span(out.start_logits[i].cpu(), out.end_logits[i].cpu(), starts, ends, settings.max_new_tokens)
             text = "" if span is None else prompt[offsets[span[0]][0] : offsets[span[1]][1]]

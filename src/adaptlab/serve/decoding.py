@@ -27,7 +27,7 @@ from typing import Protocol
 
 from transformers import PreTrainedModel
 
-from adaptlab.adapt.peft_generation import has_virtual_tokens
+from adaptlab.adapt.peft_methods.generation import has_virtual_tokens
 from adaptlab.engine.decode import token_steps
 from adaptlab.engine.llama_decoder import CompactLlama
 from adaptlab.engine.prefix_cache import PrefixCache, PrefixCachingGenerator

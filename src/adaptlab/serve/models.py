@@ -68,7 +68,7 @@ class HFModel:
         return self.lm.render(prompt)
 
     def chat_prompt(self, messages: Messages) -> str:
-        from adaptlab.train.sft_data import ensure_chat_template, render_prompt
+        from adaptlab.tokenization.chat import ensure_chat_template, render_prompt
 
         ensure_chat_template(self.lm.tokenizer)
         return render_prompt(self.lm.tokenizer, list(messages))
@@ -127,10 +127,7 @@ class WholeText:
 
     def __iter__(self) -> Iterator[str]:
         s = self.settings
-        gen_kwargs = {"until": s.stop, "max_gen_toks": s.max_new_tokens, "do_sample": s.temperature > 0,
-                      "temperature": s.temperature, **({"top_p": s.top_p} if s.top_p else {}),
-                      **({"seed": s.seed} if s.seed is not None else {})}
-        text = cut_at_stop(self.lm.generate_until([(self.prompt, gen_kwargs)])[0], s.stop)
+        text = cut_at_stop(self.lm.generate_until([(self.prompt, s.gen_kwargs())])[0], s.stop)
         self.completion_tokens = self.count(text)
         self.finish_reason = "length" if self.completion_tokens >= s.max_new_tokens else "stop"
         yield text

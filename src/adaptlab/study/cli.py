@@ -25,7 +25,7 @@ def run(
     = DEFAULT_OUT,
 ) -> None:
     """Build and measure each strategy, then write report.md and report.html."""
-    from adaptlab.config import check_output
+    from adaptlab.fileio import check_output
     from adaptlab.study.config import load_study
     from adaptlab.study.runner import run_study
 

@@ -18,11 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adaptlab.adapt.adapter_model import NAME
+from adaptlab.adapt.bottleneck.model import NAME
 from adaptlab.config import read_yaml, validate
 from adaptlab.errors import UserError
 from adaptlab.study.cost import CostSettings
-from adaptlab.study.settings import METHOD_SETTINGS
 
 DOMAIN_FILES = ("qa_train.jsonl", "qa_eval.jsonl", "instructions_train.jsonl", "instructions_eval.jsonl")
 """A domain folder holds docs/ (.txt, .md or .jsonl) and these: QA pairs (question, answer,
@@ -92,7 +91,9 @@ class StrategySpec(_Strict):
 
 
 def default_strategies() -> list[StrategySpec]:
-    return [StrategySpec(name=method, method=method) for method in METHOD_SETTINGS]
+    from adaptlab.study.strategies import DEFAULT_STRATEGIES
+
+    return [StrategySpec(name=name, method=method, settings=settings) for name, method, settings in DEFAULT_STRATEGIES]
 
 
 class StudyConfig(_Strict):
@@ -106,14 +107,17 @@ class StudyConfig(_Strict):
 
 def check_strategies(config: StudyConfig, source: str) -> dict[str, BaseModel]:
     """Each strategy's settings, validated by its method; names unique; references resolved."""
+    from adaptlab.study.strategies import study_methods
+
+    methods = study_methods()
     settings: dict[str, BaseModel] = {}
     for i, spec in enumerate(config.strategies):
         where = f"{source}: strategies[{i}] ({spec.name})"
-        if spec.method not in METHOD_SETTINGS:
-            raise UserError(f"{where}: unknown method {spec.method!r}; accepted: {', '.join(METHOD_SETTINGS)}")
+        if spec.method not in methods:
+            raise UserError(f"{where}: unknown method {spec.method!r}; accepted: {', '.join(methods)}")
         if spec.name in settings:
             raise UserError(f"{where}: the name {spec.name!r} is used twice; each strategy needs its own")
-        settings[spec.name] = validate(METHOD_SETTINGS[spec.method], spec.settings, f"{where} settings")
+        settings[spec.name] = validate(methods[spec.method].settings, spec.settings, f"{where} settings")
         over = getattr(settings[spec.name], "over", None)
         if over is not None and not any(s.name == over and s.method == "sft" for s in config.strategies[:i]):
             raise UserError(f"{where}: over={over!r} names no sft strategy listed before it")

@@ -16,12 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from adaptlab.evaluation.tasks import (
+    QUESTION_KWARGS,
+    format_compliance,
+    knowledge_exact_match,
+    read_instructions,
+    read_qa,
+)
 from adaptlab.study.config import EvalSettings
 from adaptlab.study.strategies import Built
 from adaptlab.study.workspace import Workspace
-
-QUESTION_KWARGS: dict[str, Any] = {"until": ["\n"], "max_gen_toks": 32}
-INSTRUCTION_KWARGS: dict[str, Any] = {"until": ["\n\n"], "max_gen_toks": 96}  # some formats span lines
 
 
 class PeakMemory:
@@ -48,17 +52,14 @@ class PeakMemory:
 
 def measure(built: Built, ws: Workspace, ev: EvalSettings) -> dict[str, Any]:
     from adaptlab.corpus.documents import read_documents, split_path
-    from adaptlab.corpus.synth import check_format
-    from adaptlab.evaluation.format_compliance import read_instructions
     from adaptlab.evaluation.perplexity import causal_metrics
-    from adaptlab.retrieval.reader import read_qa, same_answer
 
     questions = read_qa(ws.task_file("qa_eval.jsonl"))[: ev.questions]
     instructions = read_instructions(ws.task_file("instructions_eval.jsonl"))[: ev.instructions]
     model = built.model
     model.reset()
-    answers = built.lm.generate_until([(r["question"], QUESTION_KWARGS) for r in questions])
-    outputs = built.lm.generate_until([(r["prompt"], INSTRUCTION_KWARGS) for r in instructions])
+    knowledge = knowledge_exact_match(built.lm, questions)
+    behaviour = format_compliance(built.lm, instructions)
     prompt_tokens, output_tokens = statistics.fmean(model.prompt_tokens), statistics.fmean(model.output_tokens)
 
     seconds, generated = [], 0
@@ -74,9 +75,8 @@ def measure(built: Built, ws: Workspace, ev: EvalSettings) -> dict[str, Any]:
         return causal_metrics(model, texts)["bits_per_byte"]
 
     return {
-        "knowledge_em": statistics.fmean(same_answer(a, r["answer"]) for a, r in zip(answers, questions)),
-        "format_compliance": statistics.fmean(check_format(r["format"], o.strip())
-                                              for o, r in zip(outputs, instructions)),
+        "knowledge_em": knowledge["exact_match"],
+        "format_compliance": behaviour["format_compliance"],
         "domain_bpb": bpb(ws.domain_corpus),
         "general_bpb": bpb(ws.general_corpus),
         "latency_p50_s": statistics.median(seconds),
@@ -87,6 +87,5 @@ def measure(built: Built, ws: Workspace, ev: EvalSettings) -> dict[str, Any]:
         "artifact_bytes": built.artifact_bytes,
         "prompt_tokens_per_request": prompt_tokens,
         "output_tokens_per_request": output_tokens,
-        "examples": [{"question": r["question"], "answer": a.strip(), "reference": r["answer"]}
-                     for r, a in list(zip(questions, answers))[:3]],
+        "examples": knowledge["examples"],
     }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from adaptlab.fileio import write_file
 from adaptlab.study.cost import CostSettings, cost_rows, cost_table
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -320,7 +320,7 @@ def write_report(out_dir: Path, results: list[dict], costs: CostSettings, *,
         if png is None:
             path.unlink(missing_ok=True)  # an earlier report's figure that has nothing to show now
         else:
-            _write_atomic(path, png)
+            write_file(path, png)
     context = {
         "title": title,
         "headers": HEADERS,
@@ -338,8 +338,8 @@ def write_report(out_dir: Path, results: list[dict], costs: CostSettings, *,
     }
     env = _environment()
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    _write_atomic(md_path, env.get_template("report.md.j2").render(context).encode())
-    _write_atomic(html_path, env.get_template("report.html.j2").render(context).encode())
+    write_file(md_path, env.get_template("report.md.j2").render(context).encode())
+    write_file(html_path, env.get_template("report.html.j2").render(context).encode())
     return md_path, html_path
 
 
@@ -368,12 +368,3 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write beside the target, then rename over it: a reader sees the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not mkstemp: its 0600 would outlive the rename
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -10,7 +10,6 @@ the saved results, so `adaptlab study report` can redo it alone.
 from __future__ import annotations
 
 import json
-import os
 import time
 import traceback
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
+from adaptlab.fileio import write_file
 from adaptlab.study.config import StudyConfig
 from adaptlab.study.workspace import Workspace, digest, prepare_workspace
 
@@ -28,11 +28,8 @@ CONFIG = "study.json"
 
 
 def write_json(path: Path, value: Any) -> None:
-    """Whole or not at all: a temporary sibling renamed over the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Whole or not at all (fileio.write_file)."""
+    write_file(path, json.dumps(value, indent=2, default=str) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -1,17 +1,18 @@
 """Each study method's settings, validated apart so a typo names its strategy and field.
 
 Defaults are sized for the quickstart: a 1.3M-parameter base on 2 CPU cores, every
-trained strategy about a minute. Learning rates are those each family is usually given
-(benchmarks/finetune.py measured them on this base).
+trained strategy about a minute. A registered method's learning rate is the one its
+registration gives (benchmarks/finetune.py measured them on this base).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from adaptlab.adapt.bottleneck import Kind
+from adaptlab import registry
 
 
 class _Settings(BaseModel):
@@ -50,26 +51,16 @@ class TrainingSettings(_Settings):
     warmup_steps: int = Field(default=15, ge=0)
 
 
-class LoraSettings(TrainingSettings):
-    """LoRA on the domain's text (knowledge through a low-rank update)."""
-
-    lr: float = 5e-3
-    r: int = Field(default=8, gt=0)
-    alpha: float = Field(default=16.0, gt=0)
-
-
-class BottleneckStudySettings(TrainingSettings):
-    lr: float = 5e-3
-    kind: Kind = "pfeiffer"
-    r: int = Field(default=16, gt=0, description="bottleneck width")
+@cache
+def trained_settings(method: registry.Method) -> type[BaseModel]:
+    """A registered method's study settings: the optimisation above and the method's own knobs
+    (its name fixed), with the learning rate its family is usually given."""
+    lr = method.lr or TrainingSettings.model_fields["lr"].default
+    return create_model(f"Study{method.settings.__name__}_{method.name}", __base__=(method.settings, TrainingSettings),
+                        name=(Literal[method.name], method.name), lr=(float, Field(default=lr, gt=0)))  # type: ignore
 
 
-class PrefixSettings(TrainingSettings):
-    lr: float = 1e-2
-    virtual_tokens: int = Field(default=16, gt=0)
-
-
-class DomainTokensLoraSettings(LoraSettings):
+class DomainTokensLoraSettings(trained_settings(registry.method("lora"))):  # type: ignore[misc]
     """Domain terms added to the tokenizer (embeddings resized), then LoRA on the re-encoded text."""
 
     max_terms: int = Field(default=200, gt=0)
@@ -91,19 +82,3 @@ class RagSftSettings(RagSettings):
     """RAG whose reader is the model of an SFT strategy of the same study."""
 
     over: str = Field(default="sft", description="name of the sft strategy whose model reads")
-
-
-METHOD_SETTINGS: dict[str, type[BaseModel]] = {
-    "zero_shot": NoSettings,
-    "few_shot": PromptingSettings,
-    "chain_of_thought": PromptingSettings,
-    "rag": RagSettings,
-    "continued_pretraining": TrainingSettings,
-    "lora": LoraSettings,
-    "bottleneck": BottleneckStudySettings,
-    "prefix": PrefixSettings,
-    "sft": SftSettings,
-    "domain_tokens_lora": DomainTokensLoraSettings,
-    "rag_sft": RagSftSettings,
-}
-"""Every method a strategy may name, in the order of the default study."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from adaptlab import registry
 from adaptlab.lm import LM, HFCausalLM
 from adaptlab.study import settings as S
 from adaptlab.study.workspace import Workspace
@@ -105,8 +106,9 @@ def rag(ctx: Context, s: S.RagSettings) -> Built:
     return Built(_rag(model, ctx, s), model, artifact_bytes=folder_bytes(ctx.workspace.index))
 
 
-def _train(ctx: Context, s: S.TrainingSettings, base: Path, **run: Any) -> Built:
-    """Train a run on `base` (shards or SFT data and any adapter in `run`) into the strategy's folder."""
+def _train(ctx: Context, s: S.TrainingSettings, base: Path, method: BaseModel | None = None, **run: Any) -> Built:
+    """Train a run on `base` (shards or SFT data in `run`, by a registered `method`'s settings, else
+    every weight) into the strategy's folder."""
     from adaptlab.train.loop import pretrain
     from adaptlab.train.settings import PretrainConfig
 
@@ -115,29 +117,17 @@ def _train(ctx: Context, s: S.TrainingSettings, base: Path, **run: Any) -> Built
     train = {"steps": s.steps, "batch_size": s.batch_size, "seq_len": s.seq_len, "lr": s.lr, "min_lr": s.lr / 10,
              "warmup_steps": s.warmup_steps, "eval_every": s.steps, "eval_batches": 8, "checkpoint_every": s.steps,
              "seed": ctx.seed}
+    if method is not None:
+        run["method"] = method.model_dump(include=set(registry.method(method.name).settings.model_fields))
     result = pretrain(PretrainConfig(out=out, base=base, train=train, **run))
     model = _metered(out)
     size = json.loads((out / "cost.json").read_text())["artifact_bytes"]  # the adapter alone, or the whole model
     return Built(_prompted(model), model, out, result.wall_seconds, result.trainable_parameters, size)
 
 
-def continued_pretraining(ctx: Context, s: S.TrainingSettings) -> Built:
-    return _train(ctx, s, ctx.workspace.base, data=ctx.workspace.domain_shards)
-
-
-def lora(ctx: Context, s: S.LoraSettings) -> Built:
-    return _train(ctx, s, ctx.workspace.base, data=ctx.workspace.domain_shards,
-                  adapter={"method": "lora", "r": s.r, "alpha": s.alpha})
-
-
-def bottleneck(ctx: Context, s: S.BottleneckStudySettings) -> Built:
-    return _train(ctx, s, ctx.workspace.base, data=ctx.workspace.domain_shards,
-                  bottleneck={"kind": s.kind, "r": s.r})
-
-
-def prefix(ctx: Context, s: S.PrefixSettings) -> Built:
-    return _train(ctx, s, ctx.workspace.base, data=ctx.workspace.domain_shards,
-                  adapter={"method": "prefix", "num_virtual_tokens": s.virtual_tokens})
+def on_domain_text(ctx: Context, s: Any) -> Built:
+    """A registered method trained on the domain's documents (its knowledge, read as text)."""
+    return _train(ctx, s, ctx.workspace.base, s, data=ctx.workspace.domain_shards)
 
 
 def domain_tokens_lora(ctx: Context, s: S.DomainTokensLoraSettings) -> Built:
@@ -152,7 +142,7 @@ def domain_tokens_lora(ctx: Context, s: S.DomainTokensLoraSettings) -> Built:
     report = extend_model_and_tokenizer(ctx.workspace.base, extended, corpus_dir=ctx.workspace.domain_corpus,
                                         max_terms=s.max_terms)
     encode_corpus(ctx.workspace.domain_corpus, load_model(extended).tokenizer, shards, progress=False)
-    built = _train(ctx, s, extended, data=shards, adapter={"method": "lora", "r": s.r, "alpha": s.alpha})
+    built = _train(ctx, s, extended, s, data=shards)
     built.artifact_bytes += folder_bytes(extended / "model") if (extended / "model").is_dir() else 0
     built.notes.append(f"{len(report.new_tokens)} domain tokens added")
     return built
@@ -160,7 +150,7 @@ def domain_tokens_lora(ctx: Context, s: S.DomainTokensLoraSettings) -> Built:
 
 def sft(ctx: Context, s: S.SftSettings) -> Built:
     from adaptlab.corpus.documents import write_jsonl
-    from adaptlab.evaluation.format_compliance import read_instructions
+    from adaptlab.evaluation.tasks import read_instructions
     from adaptlab.prompting.prompter import Prompter, PromptSettings
 
     ws = ctx.workspace
@@ -178,9 +168,10 @@ def sft(ctx: Context, s: S.SftSettings) -> Built:
 
 def _reading_examples(ws: Workspace, k: int, sentences: int | None) -> list[dict[str, str]]:
     """The training questions over their retrieved passages, answered (the RAG reader recipe)."""
+    from adaptlab.evaluation.tasks import read_qa
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
-    from adaptlab.retrieval.reader import future_reader, read_qa, reader_examples
+    from adaptlab.retrieval.reader import future_reader, reader_examples
     from adaptlab.retrieval.search import open_searcher
 
     searcher = open_searcher(ws.index)
@@ -200,20 +191,41 @@ def rag_sft(ctx: Context, s: S.RagSftSettings) -> Built:
                  measures["trainable_parameters"], measures["artifact_bytes"] + folder_bytes(ctx.workspace.index))
 
 
-BUILDERS: dict[str, Callable[[Context, Any], Built]] = {
-    "zero_shot": zero_shot,
-    "few_shot": prompting("few_shot"),
-    "chain_of_thought": prompting("chain_of_thought"),
-    "rag": rag,
-    "continued_pretraining": continued_pretraining,
-    "lora": lora,
-    "bottleneck": bottleneck,
-    "prefix": prefix,
-    "sft": sft,
-    "domain_tokens_lora": domain_tokens_lora,
-    "rag_sft": rag_sft,
+@dataclass(frozen=True)
+class StudyMethod:
+    """What a strategy's `method` names: its settings and how it is built."""
+
+    settings: type[BaseModel]
+    build: Callable[[Context, Any], Built]
+
+
+RECIPES: dict[str, StudyMethod] = {
+    "zero_shot": StudyMethod(S.NoSettings, zero_shot),
+    "few_shot": StudyMethod(S.PromptingSettings, prompting("few_shot")),
+    "chain_of_thought": StudyMethod(S.PromptingSettings, prompting("chain_of_thought")),
+    "rag": StudyMethod(S.RagSettings, rag),
+    "sft": StudyMethod(S.SftSettings, sft),
+    "domain_tokens_lora": StudyMethod(S.DomainTokensLoraSettings, domain_tokens_lora),
+    "rag_sft": StudyMethod(S.RagSftSettings, rag_sft),
 }
+"""The study's own methods: prompting, retrieval and recipes of several parts."""
+
+
+def study_methods() -> dict[str, StudyMethod]:
+    """Every method a strategy may name: the recipes, then every registered method, trained on the
+    domain's text with the study's optimisation settings."""
+    trained = {m.name: StudyMethod(S.trained_settings(m), on_domain_text) for m in registry.methods().values()}
+    return {**RECIPES, **trained}
+
+
+DEFAULT_STRATEGIES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("zero_shot", "zero_shot", {}), ("few_shot", "few_shot", {}), ("chain_of_thought", "chain_of_thought", {}),
+    ("rag", "rag", {}), ("continued_pretraining", "full", {}), ("lora", "lora", {}),
+    ("bottleneck", "pfeiffer", {"r": 16}), ("prefix", "prefix", {}), ("sft", "sft", {}),
+    ("domain_tokens_lora", "domain_tokens_lora", {}), ("rag_sft", "rag_sft", {}),
+)
+"""The default study: (strategy name, method, settings), one of each family."""
 
 
 def build(method: str, ctx: Context, settings: BaseModel) -> Built:
-    return BUILDERS[method](ctx, settings)
+    return study_methods()[method].build(ctx, settings)

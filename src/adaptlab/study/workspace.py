@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from adaptlab.corpus.documents import write_jsonl
+from adaptlab.fileio import publish_dir
 from adaptlab.study.config import BaseSpec, DomainSpec, TrainedBase, check_domain_folder
 
 BASE_TRAIN = {"lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 50, "eval_every": 250,
@@ -51,14 +51,11 @@ def digest(value: Any) -> str:
 
 
 def once(path: Path, build: Callable[[Path], None]) -> Path:
-    """`path`, built by `build(tmp)` into a temporary sibling and renamed, unless already there."""
+    """`path`, built by `build(tmp)` into an empty temporary folder published whole, unless already there."""
     if path.exists():
         return path
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    build(tmp)
-    tmp.rename(path)
+    with publish_dir(path) as tmp:
+        build(tmp)
     return path
 
 
@@ -155,8 +152,7 @@ def _sync_index(index: Path, domain: Path, console: Console) -> None:
 def _write_examples(domain: Path, out: Path) -> None:
     """QA pairs and instructions in one pool, so a similar-example prompt shows QA for a question
     and instructions of the same format for an instruction."""
-    from adaptlab.evaluation.format_compliance import read_instructions
-    from adaptlab.retrieval.reader import read_qa
+    from adaptlab.evaluation.tasks import read_instructions, read_qa
 
     qa = read_qa(domain / "qa_train.jsonl")
     instructions = read_instructions(domain / "instructions_train.jsonl")

@@ -8,8 +8,6 @@ they replace, and tokens per byte on held-out domain text before and after.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerFast
 
 from adaptlab.errors import UserError
-from adaptlab.fileio import replace_dir
+from adaptlab.fileio import check_replaceable, publish_dir
 from adaptlab.models.resize import resize_for_new_tokens
 from adaptlab.runs import LoadedModel, load_model, read_manifest, write_run_manifest
 from adaptlab.tokenization.extend import (
@@ -103,7 +101,7 @@ def extend_model_and_tokenizer(
         raise UserError("no terms source; accepted: a prepared corpus to mine (--corpus) or a terms file (--terms)")
     out_dir = Path(out_dir)
     _check_full_model(Path(model_path))
-    _check_replaceable(out_dir)
+    check_replaceable(out_dir, REPORT_FILE, "extension run")
     user_terms = read_term_list(terms_file) if terms_file is not None else None  # before the slow model load
     loaded = load_model(model_path)
     mined: list[TermCandidate] = []
@@ -149,24 +147,12 @@ def _check_full_model(model_path: Path) -> None:
                         "Hugging Face folder (merge the adapter into its base first)")
 
 
-def _check_replaceable(out_dir: Path) -> None:
-    """Only a new or empty folder, or an earlier extension's output, may be (re)placed."""
-    if not out_dir.exists() or (out_dir / REPORT_FILE).is_file():
-        return
-    if not out_dir.is_dir() or any(out_dir.iterdir()):
-        raise UserError(f"{out_dir}: exists and is not an extension run; accepted: a new or empty folder")
-
 
 def _write_run(out_dir: Path, loaded: LoadedModel, tokenizer: PreTrainedTokenizerFast, report: ExtendReport) -> None:
     """Model, tokenizer, manifest and report into a temp folder beside `out_dir`, then renamed over it."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with publish_dir(out_dir) as tmp:
         loaded.model.save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
         write_run_manifest(tmp, family=loaded.family, model="model", chat=loaded.chat)
         (tmp / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-        replace_dir(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 

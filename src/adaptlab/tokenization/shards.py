@@ -8,8 +8,6 @@ as nanoGPT and litgpt do, so a corpus larger than RAM costs no memory.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from transformers import PreTrainedTokenizerFast
 
 from adaptlab.corpus.documents import SPLITS, read_documents, split_path
 from adaptlab.errors import UserError
-from adaptlab.fileio import replace_dir
+from adaptlab.fileio import check_replaceable, publish_dir
 
 META_FILE = "meta.json"
 
@@ -57,7 +55,7 @@ def encode_corpus(
     if tokenizer.eos_token_id is None:
         raise UserError(f"tokenizer {tokenizer.name_or_path!r} has no EOS token; accepted: one with eos_token set")
     paths = {split: split_path(corpus_dir, split) for split in SPLITS}
-    _check_replaceable(out_dir)
+    check_replaceable(out_dir, META_FILE, "token shards")
     dtype = token_dtype(tokenizer)
     meta = {
         "dtype": dtype.name,
@@ -66,9 +64,7 @@ def encode_corpus(
         "tokenizer": _tokenizer_location(tokenizer),
         "splits": {},
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with publish_dir(out_dir) as tmp:
         with _progress_bar(progress) as bar:
             for split, path in paths.items():
                 task = bar.add_task(split, total=_count_lines(path) if progress else None, tokens=0)
@@ -88,9 +84,6 @@ def encode_corpus(
                     "documents": n_docs,
                 }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        replace_dir(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return meta
 
 
@@ -176,14 +169,6 @@ def _count_lines(path: Path) -> int:
     """Documents in a JSONL file (non-blank lines), for the progress bar's total."""
     with open(path, "rb") as f:
         return sum(1 for line in f if line.strip())
-
-
-def _check_replaceable(out_dir: Path) -> None:
-    """Refuse to replace a folder that holds something other than a shard set."""
-    if not out_dir.exists() or (out_dir / META_FILE).is_file():
-        return
-    if not out_dir.is_dir() or any(out_dir.iterdir()):
-        raise UserError(f"{out_dir}: exists and is not a shard folder; accepted: a new or empty folder, or old shards")
 
 
 def _progress_bar(enabled: bool) -> Progress:

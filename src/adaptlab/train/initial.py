@@ -1,5 +1,5 @@
-"""Where a run starts: a fresh model of a preset, or a base checkpoint (continued
-pretraining), optionally under a fresh parameter-efficient adapter."""
+"""Where a run starts: a fresh model of a preset, or a base checkpoint wrapped by the run's
+registered method (itself for full training, else under a fresh adapter)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from adaptlab.adapt import AdapterModel
-from adaptlab.adapt.bottleneck import BottleneckConfig
-from adaptlab.adapt.peft_methods import wrap_with_adapter
-from adaptlab.adapt.qlora import load_4bit
 from adaptlab.errors import UserError
 from adaptlab.models.presets import Family, SpecialIds, build_model
 from adaptlab.runs import load_model
@@ -49,16 +45,7 @@ def initial_model(cfg: PretrainConfig, meta: dict[str, Any] | None) -> Start:
     model = loaded.model.train()
     if cfg.sft is not None and loaded.family == "encoder":
         model = _extractive_reader(cfg, loaded.path)
-    if cfg.adapter is not None and cfg.adapter.method == "qlora":
-        if loaded.family != "decoder":
-            raise UserError(f"QLoRA here trains causal LMs; base {cfg.base} is {loaded.family}")
-        model = load_4bit(loaded.path, next(loaded.model.parameters()).device, training=True)
-    if cfg.adapter is not None:
-        model = wrap_with_adapter(model, cfg.adapter)
-    if cfg.bottleneck is not None:
-        model = AdapterModel(model)
-        model.add_adapter(cfg.bottleneck.name, BottleneckConfig(**cfg.bottleneck.model_dump(exclude={"name"})))
-        model.set_active(cfg.bottleneck.name)
+    model = cfg.adapts.wrap(model, cfg.method, loaded)
     context = None if loaded.family == "encoder-decoder" else getattr(loaded.model.config, "max_position_embeddings", None)
     return Start(model, loaded.tokenizer, loaded.family, context, loaded.path.resolve())
 
@@ -69,8 +56,9 @@ def _extractive_reader(cfg: PretrainConfig, model_dir: Path) -> torch.nn.Module:
     from transformers import AutoModelForQuestionAnswering
     from transformers.utils import logging as hf_logging
 
-    if cfg.adapter is not None or cfg.bottleneck is not None:
-        raise UserError("an extractive reader (SFT of an encoder) trains all its weights; drop the adapter method")
+    if cfg.adapts.frozen_base:
+        raise UserError(f"an extractive reader (SFT of an encoder) trains all its weights; drop the adapter method "
+                        f"({cfg.method.name})")
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the masked-LM head dropped and the fresh span head are the point
     try:

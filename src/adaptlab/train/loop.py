@@ -22,20 +22,20 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_
 from adaptlab.errors import UserError
 from adaptlab.models.presets import count_parameters
 from adaptlab.runs import peak_rss_mb, write_cost, write_eval, write_run_manifest
+from adaptlab.tokenization.chat import ensure_chat_template
 from adaptlab.tokenization.shards import load_split, read_meta
 from adaptlab.train.batches import TokenWindows, slice_batch, step_generator
 from adaptlab.train.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
-from adaptlab.train.initial import initial_model
 from adaptlab.train.distributed import DistEnv, all_reduce_sum, init_distributed, shutdown, wrap_model
+from adaptlab.train.initial import initial_model
 from adaptlab.train.metrics import MetricsLog, loss_metrics, plot_loss_curves
 from adaptlab.train.monitors import EarlyStopping, OvertrainingDetector
 from adaptlab.train.objectives import Objective, SpanExtraction, objective_for
-from adaptlab.train.precision import (PrecisionChoice, attention_for, autocast, choose_precision,
-                                      measure_bf16_speedup)
+from adaptlab.train.precision import PrecisionChoice, attention_for, autocast, choose_precision, measure_bf16_speedup
 from adaptlab.train.schedule import lr_at
-from adaptlab.train.sft_data import PackedExamples, ensure_chat_template, split_examples
-from adaptlab.train.span_data import SpanExamples
 from adaptlab.train.settings import PretrainConfig
+from adaptlab.train.sft_data import PackedExamples, split_examples
+from adaptlab.train.span_data import SpanExamples
 
 console = Console(stderr=True)
 
@@ -226,11 +226,11 @@ class Trainer:
     # --- state -----------------------------------------------------------------------
     @property
     def _adapter_run(self) -> bool:
-        return self.cfg.adapter is not None or self.cfg.bottleneck is not None
+        return self.cfg.adapts.frozen_base
 
     @property
     def _quantized(self) -> bool:
-        return self.cfg.adapter is not None and self.cfg.adapter.method == "qlora"
+        return self.cfg.adapts.base_quantization is not None
 
     def _full_state(self) -> tuple[dict, dict]:
         """Model and optimizer state, gathered whole; an adapter run keeps only what it trains
@@ -412,17 +412,14 @@ class Trainer:
         self._load_weights(plain, model_state)
         if getattr(plain, "generation_config", None) is not None:
             plain.generation_config.pad_token_id = self.tokenizer.pad_token_id
-        if self.cfg.bottleneck is not None:
-            plain.save_adapter(self.cfg.bottleneck.name, out)
-            kind = "bottleneck"
-        else:
-            plain.save_pretrained(out)
-            kind = "peft" if self.cfg.adapter else "hf"
+        method = self.cfg.adapts
+        method.save(plain, self.cfg.method, out)
         self.tokenizer.save_pretrained(out)
-        write_run_manifest(self.run_dir, family=self.family, model="model", kind=kind,
-                           base=self.base_dir if kind != "hf" else None,
-                           base_quantization="nf4" if self._quantized else None,
-                           chat=self.cfg.sft is not None and not self.extractive)
+        write_run_manifest(self.run_dir, family=self.family, model="model", kind=method.run_kind,
+                           base=self.base_dir if method.frozen_base else None,
+                           base_quantization=method.base_quantization,
+                           chat=self.cfg.sft is not None and not self.extractive,
+                           method=method.name if self.cfg.base is not None else None)
         if self.history:
             write_eval(self.run_dir, "validation", {k: v for k, v in self.history[-1].items() if k != "step"})
         write_cost(self.run_dir, self._cost(train_seconds, out))
@@ -438,7 +435,7 @@ class Trainer:
                 "artifact_bytes": sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file()),
                 "precision": self.precision.chosen}
         if self._quantized:
-            from adaptlab.adapt.qlora import generic_path_layers
+            from adaptlab.adapt.peft_methods.qlora import generic_path_layers
 
             cost["nf4_generic_path_layers"] = generic_path_layers(self.model)
         return cost

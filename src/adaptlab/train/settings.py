@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
-from adaptlab.adapt.bottleneck import BottleneckConfig
-from adaptlab.adapt.peft_methods import AdapterSettings
+from adaptlab import registry
 from adaptlab.models.presets import ModelConfig
 from adaptlab.train.precision import RequestedPrecision
 from adaptlab.train.sft_data import SFTSettings
@@ -52,15 +51,10 @@ class TrainConfig(BaseModel):
         return self
 
 
-class BottleneckSettings(BottleneckConfig):
-    """A bottleneck adapter to train on the frozen base, under a name."""
-
-    name: str = "default"
-
-
 class PretrainConfig(BaseModel):
     """A whole training run on token shards: from scratch, or from a base (continued
-    pretraining), with all weights trained or a parameter-efficient adapter."""
+    pretraining), with all weights trained or a parameter-efficient adapter: `method`, one of
+    the registered methods' settings (`method: lora` or `method: {name: lora, r: 16}`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -70,8 +64,8 @@ class PretrainConfig(BaseModel):
     train: TrainConfig = TrainConfig()
     tokenizer: Path | None = Field(default=None, description="defaults to the tokenizer named in the shards' meta.json")
     base: Path | None = Field(default=None, description="run or checkpoint folder to start from (else from scratch)")
-    adapter: AdapterSettings | None = Field(default=None, description="train a peft adapter on the frozen base")
-    bottleneck: BottleneckSettings | None = Field(default=None, description="train a bottleneck adapter instead")
+    method: SerializeAsAny[registry.settings_union()] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: registry.method("full").settings(), description="how the weights are adapted")
     sft: SFTSettings | None = Field(default=None, description="supervised fine-tuning data instead of shards "
                                                               "(an encoder base learns to extract each response)")
 
@@ -85,11 +79,14 @@ class PretrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _adapter_needs_a_base(self) -> PretrainConfig:
-        if (self.adapter is not None or self.bottleneck is not None) and self.base is None:
-            raise ValueError("an adapter is trained on a base: set base")
-        if self.adapter is not None and self.bottleneck is not None:
-            raise ValueError("train either a peft adapter or a bottleneck adapter, not both")
+        if self.adapts.frozen_base and self.base is None:
+            raise ValueError(f"method {self.method.name} trains an adapter on a base: set base")
         return self
+
+    @property
+    def adapts(self) -> registry.Method:
+        """The registered method the run trains with."""
+        return registry.method(self.method.name)
 
     @model_validator(mode="after")
     def _context_fits_training_windows(self) -> PretrainConfig:

@@ -17,13 +17,9 @@ from transformers import PreTrainedTokenizerBase
 
 from adaptlab.corpus.documents import iter_jsonl
 from adaptlab.errors import UserError
+from adaptlab.tokenization.chat import Messages, render_prompt
 from adaptlab.train.objectives import IGNORE
 
-# Plain-text role markers: no new tokens, so any tokenizer can carry it.
-DEFAULT_CHAT_TEMPLATE = (
-    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
 ROLES = ("system", "user", "assistant")
 
 
@@ -35,8 +31,6 @@ class SFTSettings(BaseModel):
     validation_fraction: float = Field(default=0.1, gt=0, lt=1, description="held out when no validation_file")
     pack: bool = True
 
-
-Messages = list[dict[str, str]]
 
 
 def _messages(record: dict, where: str) -> Messages:
@@ -63,17 +57,6 @@ def read_examples(path: Path) -> list[Messages]:
     if not examples:
         raise UserError(f"{path}: no examples")
     return examples
-
-
-def ensure_chat_template(tokenizer: PreTrainedTokenizerBase) -> None:
-    """Give a tokenizer without a chat template the plain default (saved with it)."""
-    if not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
-
-
-def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Messages) -> str:
-    """The text a model continues to answer `messages` (ending with the assistant header)."""
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
 def encode_example(tokenizer: PreTrainedTokenizerBase, messages: Messages) -> tuple[list[int], list[bool]]:

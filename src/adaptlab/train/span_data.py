@@ -16,7 +16,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from adaptlab.errors import UserError
-from adaptlab.train.sft_data import Messages
+from adaptlab.tokenization.chat import Messages
 
 
 def prompt_and_response(messages: Messages) -> tuple[str, str]:

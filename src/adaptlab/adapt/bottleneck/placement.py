@@ -14,7 +14,7 @@ from typing import Literal
 from torch import nn
 from transformers import PreTrainedModel
 
-from adaptlab.adapt.bottleneck import Placement
+from adaptlab.adapt.bottleneck.config import Placement
 from adaptlab.errors import UserError
 
 # output:   add adapter(y) to the module's output y (first element if a tuple): sequential adapters.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adaptlab.adapt import AdapterModel, BottleneckConfig
+from adaptlab.adapt.bottleneck import AdapterModel, BottleneckConfig
 from adaptlab.engine.generate import generate
 from adaptlab.engine.requests import GenerationSettings
 from adaptlab.lm import HFCausalLM

@@ -6,8 +6,15 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from adaptlab.adapt.peft_methods import AdapterSettings, wrap_with_adapter
-from adaptlab.adapt.qlora import cpu_packs_nf4, fits_packed_kernel, generic_path_layers, load_4bit, nf4_layers
+from adaptlab.adapt.peft_methods.model import wrap_with_adapter
+from adaptlab.adapt.peft_methods.qlora import (
+    cpu_packs_nf4,
+    fits_packed_kernel,
+    generic_path_layers,
+    load_4bit,
+    nf4_layers,
+)
+from adaptlab.adapt.peft_methods.settings import LoraSettings
 
 # 64 wide with a 96-wide MLP: attention and gate/up fit the packed kernel, down_proj (96 inputs) does not.
 MIXED = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=2,
@@ -51,7 +58,7 @@ def test_inference_packs_exactly_the_layers_whose_shape_fits(mixed_base, packing
 def test_training_keeps_every_layer_on_the_path_with_a_backward(mixed_base):
     """Packed weights have no backward: after an evaluation pass, LoRA below them would get no gradient."""
     model = wrap_with_adapter(load_4bit(mixed_base, training=True, packing=True),
-                              AdapterSettings(method="qlora", r=4))
+                              LoraSettings(name="qlora", r=4))
     assert not any(layer.support_avx512bf16_for_cpu for layer in nf4_layers(model).values())
     model.eval()
     with torch.no_grad():
@@ -68,7 +75,7 @@ def test_training_keeps_every_layer_on_the_path_with_a_backward(mixed_base):
 
 def test_cost_names_the_layers_left_on_the_generic_path(mixed_base, monkeypatch):
     model = load_4bit(mixed_base)
-    import adaptlab.adapt.qlora as qlora
+    import adaptlab.adapt.peft_methods.qlora as qlora
 
     monkeypatch.setattr(qlora, "cpu_packs_nf4", lambda: True)
     assert generic_path_layers(model) == ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"]

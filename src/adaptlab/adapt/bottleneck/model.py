@@ -19,11 +19,11 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from adaptlab.adapt import storage
-from adaptlab.adapt.batching import batch_size, repeat_inputs, split_output
-from adaptlab.adapt.bottleneck import BottleneckConfig, build_adapters
-from adaptlab.adapt.placement import find_sites, site_keys
-from adaptlab.adapt.routing import Route, Router
+from adaptlab.adapt.bottleneck import storage
+from adaptlab.adapt.bottleneck.batching import batch_size, repeat_inputs, split_output
+from adaptlab.adapt.bottleneck.config import BottleneckConfig, build_adapters
+from adaptlab.adapt.bottleneck.placement import find_sites, site_keys
+from adaptlab.adapt.bottleneck.routing import Route, Router
 from adaptlab.errors import UserError
 
 NAME = re.compile(r"[A-Za-z0-9_-]+")

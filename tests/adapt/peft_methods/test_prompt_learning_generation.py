@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adaptlab.adapt.peft_methods import AdapterSettings, load_adapter, wrap_with_adapter
+from adaptlab.adapt.peft_methods.model import load_adapter, wrap_with_adapter
+from adaptlab.adapt.peft_methods.settings import PromptLearningSettings
 from adaptlab.engine.generate import generate
 from adaptlab.engine.requests import GenerationSettings, prompt_ids
 from adaptlab.runs import load_model
@@ -38,14 +39,14 @@ def _move(prompt_encoder: torch.nn.Module) -> None:
 
 def _adapted(decoder_run, method: str):
     loaded = load_model(decoder_run)
-    model = wrap_with_adapter(loaded.model, AdapterSettings(method=method, num_virtual_tokens=4)).eval()
+    model = wrap_with_adapter(loaded.model, PromptLearningSettings(name=method, virtual_tokens=4)).eval()
     _move(model.prompt_encoder)
     return model, loaded.tokenizer
 
 
 @pytest.mark.parametrize("method", ["prefix", "prompt"])
 def test_cached_generation_keeps_the_learned_prompt(tiny, method):
-    model = wrap_with_adapter(tiny("decoder"), AdapterSettings(method=method, num_virtual_tokens=4)).eval()
+    model = wrap_with_adapter(tiny("decoder"), PromptLearningSettings(name=method, virtual_tokens=4)).eval()
     _move(model.prompt_encoder)
     rows = [[5, 9, 17, 33, 40, 12], [7, 7, 21, 50, 11, 30]]
     expected = [_without_cache(model, row) for row in rows]
@@ -78,7 +79,7 @@ def test_a_reloaded_prefix_adapter_generates_as_it_was_saved(decoder_run, tmp_pa
 def test_encoder_decoder_prefix_tuning_generates_through_its_prefix(tiny):
     """Cached generation follows the adapted forward, and that forward is not the base's: with the
     adapter disabled, both the forward and generation choose other tokens."""
-    model = wrap_with_adapter(tiny("encoder-decoder"), AdapterSettings(method="prefix", num_virtual_tokens=4)).eval()
+    model = wrap_with_adapter(tiny("encoder-decoder"), PromptLearningSettings(name="prefix", virtual_tokens=4)).eval()
     _move(model.prompt_encoder)
     ids = torch.tensor([[5, 9, 17, 33, 3]])
     start = model.config.decoder_start_token_id

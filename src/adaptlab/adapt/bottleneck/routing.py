@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from adaptlab.adapt.placement import Site
+from adaptlab.adapt.bottleneck.placement import Site
 from adaptlab.errors import UserError
 
 Route = str | tuple[str | None, ...] | None

@@ -8,7 +8,6 @@ nonsense. Nothing here unpickles: weights come only from safetensors.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import PreTrainedModel
 
-from adaptlab.adapt.bottleneck import BottleneckConfig
-from adaptlab.adapt.placement import find_layers
+from adaptlab.adapt.bottleneck.config import BottleneckConfig
+from adaptlab.adapt.bottleneck.placement import find_layers
 from adaptlab.errors import UserError
+from adaptlab.fileio import publish_file, write_file
 
 WEIGHTS = "adapter.safetensors"
 SETTINGS = "adapter.yaml"
@@ -61,21 +61,16 @@ class Settings:
     base: BaseFingerprint
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save(directory: Path, settings: Settings, weights: nn.ModuleDict) -> Path:
     """Write the folder; the YAML goes last, so a folder with YAML always has its weights."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in weights.state_dict().items()}
-    _atomic_write(directory / WEIGHTS, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
+    with publish_file(directory / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     data = {"format": FORMAT, "name": settings.name, "config": settings.config.model_dump(),
             "base": asdict(settings.base)}
-    _atomic_write(directory / SETTINGS, lambda p: p.write_text(yaml.safe_dump(data, sort_keys=False)))
+    write_file(directory / SETTINGS, yaml.safe_dump(data, sort_keys=False))
     return directory
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adaptlab.adapt import AdapterModel, BottleneckConfig
+from adaptlab.adapt.bottleneck import AdapterModel, BottleneckConfig
 from adaptlab.errors import UserError
 
 FAMILIES = ["decoder", "encoder", "encoder-decoder"]

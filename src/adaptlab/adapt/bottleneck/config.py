@@ -30,16 +30,21 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "si
 DEFAULT_SCALED_PARALLEL_S = 4.0  # He et al. 2022, Table 4
 
 
-class BottleneckConfig(BaseModel):
-    """How one named adapter is built; saved beside its weights as YAML."""
+class BottleneckShape(BaseModel):
+    """The module's knobs, whatever its kind."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Kind = "pfeiffer"
     r: int = Field(default=8, gt=0, description="bottleneck width")
     activation: Literal["relu", "gelu", "silu"] = "relu"
     scaling: float | None = Field(default=None, gt=0, description="s for scaled_parallel; default 4.0")
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class BottleneckConfig(BottleneckShape):
+    """How one named adapter is built; saved beside its weights as YAML."""
+
+    kind: Kind = "pfeiffer"
 
     @model_validator(mode="after")
     def _scaling_only_when_scaled(self) -> BottleneckConfig:

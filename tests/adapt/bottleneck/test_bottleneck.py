@@ -6,7 +6,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from adaptlab.adapt import AdapterModel, BottleneckConfig
+from adaptlab.adapt.bottleneck import AdapterModel, BottleneckConfig
 from adaptlab.errors import UserError
 
 FAMILIES = ["decoder", "encoder", "encoder-decoder"]
