@@ -44,7 +44,7 @@ from adaptlab.corpus.builtin import write_general_corpus
 from adaptlab.corpus.documents import read_documents, split_path, write_jsonl
 from adaptlab.corpus.prepare import prepare_corpus
 from adaptlab.corpus.synth import practice_domains, synthesize
-from adaptlab.evaluation.format_compliance import format_compliance, read_instructions
+from adaptlab.evaluation.tasks import format_compliance, read_instructions
 from adaptlab.evaluation.perplexity import causal_metrics
 from adaptlab.lm import HFCausalLM
 from adaptlab.runs import load_model
@@ -206,7 +206,9 @@ def behaviour(work: Path, base: Path, steps: int, batch_size: int, practice: int
     """Supervised fine-tuning on the strict-format instructions (seed 0's training split and both
     splits of `practice` fresh domains); compliance on seed 0's held-out ones."""
     instructions = read_instructions(work / "synth" / "instructions_eval.jsonl")
-    scores: dict[str, Any] = {"base": format_compliance(load_model(base), instructions)["format_compliance"]}
+    plain = load_model(base)  # asked through the chat template too, as the SFT model will be
+    scores: dict[str, Any] = {"base": format_compliance(HFCausalLM(plain.model, plain.tokenizer, chat=True),
+                                                        instructions)["format_compliance"]}
     train = [*read_instructions(work / "synth" / "instructions_train.jsonl"),
              *(r for d in practice_domains(practice) for f in ("instructions_train.jsonl", "instructions_eval.jsonl")
                for r in d.records[f])]
@@ -214,7 +216,7 @@ def behaviour(work: Path, base: Path, steps: int, batch_size: int, practice: int
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "sft.jsonl"), "--steps", str(steps),
              "--eval-every", str(steps), "--seq-len", str(SFT_SEQ_LEN), *SFT_WARMUP, "--batch-size", str(batch_size),
              "--out", str(work / "sft"), *METHODS["full"])
-    result = format_compliance(load_model(work / "sft"), instructions)
+    result = format_compliance(HFCausalLM.from_path(work / "sft"), instructions)
     scores.update(sft=result["format_compliance"], instructions_trained=len(train), failures=result["failures"])
     return scores
 

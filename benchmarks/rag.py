@@ -60,8 +60,8 @@ from adaptlab.retrieval.embeddings import default_embedder
 from adaptlab.retrieval.index import TextEmbedder, sync_index
 from adaptlab.retrieval.metrics import LabeledQuery, doc_id_matcher, evaluate_retrieval, read_labeled_queries
 from adaptlab.retrieval.rag import RagLM
-from adaptlab.retrieval.reader import (GEN_KWARGS, ClosedBookLM, exact_match, future_reader, practice_examples,
-                                       read_qa, reader_examples, same_answer)
+from adaptlab.evaluation.tasks import QUESTION_KWARGS, knowledge_exact_match, read_qa, same_answer
+from adaptlab.retrieval.reader import ClosedBookLM, future_reader, practice_examples, reader_examples
 from adaptlab.retrieval.search import MODES, Searcher, open_searcher
 from adaptlab.retrieval.sources import read_corpus
 from adaptlab.retrieval.span_reader import SpanReader, load_reader
@@ -208,7 +208,7 @@ def reader(work: Path, base: Path | None, family: str, size: str, base_steps: in
     extractive_reader = isinstance(model, SpanReader)  # it only ever points at spans
     for extractive in (True,) if extractive_reader else (False, True):
         rag = RagLM(model, searcher, k=k, extractive=extractive, sentences=sentences)
-        answers = rag.answers([q["question"] for q in questions], GEN_KWARGS)
+        answers = rag.answers([q["question"] for q in questions], QUESTION_KWARGS)
         em = sum(same_answer(a.text, q["answer"]) for a, q in zip(answers, questions))
         cited = sum(match(q["doc_id"]) in a.citations for a, q in zip(answers, questions))
         how = "extractive reader" if extractive_reader else \
@@ -217,7 +217,7 @@ def reader(work: Path, base: Path | None, family: str, size: str, base_steps: in
                       f"match {em / n:.3f} (gold document cited {cited / n:.3f})")
         for q, a in list(zip(questions, answers))[:3]:
             console.print(f"    {q['question']} -> {a.text.strip()!r} (reference {q['answer']!r})")
-    closed = exact_match(ClosedBookLM(model), questions)["exact_match"]
+    closed = knowledge_exact_match(ClosedBookLM(model), questions)["exact_match"]
     console.print(f"  same reader without retrieval: exact match {closed:.3f}")
 
 
