@@ -22,6 +22,13 @@ The keys it stores are in the permuted layout, so a `KVBuffer` is only ever read
 Only plain `LlamaForCausalLM` float32 models qualify (`CompactLlama.of` returns None
 otherwise): a LoRA- or adapter-wrapped module, a forward hook, biases or scaled rotary
 embeddings would be silently ignored here, so they keep transformers' own forward.
+
+The one written exception: adaptlab uses transformers' architectures and owns no copy of
+Llama (DESIGN.md's dependency table), except this forward. It stays because it is what makes
+batch-1 cached decoding several times faster than transformers' forward on these CPUs
+(`benchmarks/engine.py` measures both; docs/benchmarks.md has the figures), and only while it
+keeps both guards: `CompactLlama.of` admits nothing it cannot compute exactly, and
+`tests/engine/test_llama_decoder.py` checks its logits and cached steps against transformers'.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def _train(needs_base: bool, o: dict[str, Any]) -> None:
     from adaptlab.fileio import check_output
     from adaptlab.train.distributed import world_size
     from adaptlab.train.loop import pretrain as run_training
-    from adaptlab.train.settings import PretrainConfig
+    from adaptlab.train.settings import PretrainConfig, TrainConfig
 
     config, out_dir = o["config"], o["out_dir"]
     settings = read_yaml(config) if config else {}
@@ -100,9 +100,7 @@ def _train(needs_base: bool, o: dict[str, Any]) -> None:
         "data": str(o["data"]) if o["data"] else None, "out": str(out_dir) if out_dir else None,
         "base": str(o["base"]) if o["base"] else None, "sft": {"train_file": str(o["sft"])} if o["sft"] else None,
         "model": {"family": o["family"], "size": o["size"]},
-        "train": {key: o[key] for key in ("steps", "batch_size", "grad_accum", "seq_len", "lr", "warmup_steps",
-                                          "eval_every", "checkpoint_every", "patience", "stop_on_overtrain",
-                                          "precision", "compile", "fsdp", "seed")},
+        "train": {key: o[key] for key in TrainConfig.model_fields if key in o},  # every flag named after a field
     }
     merged = merge(settings, overrides)
     if needs_base and not merged.get("base"):
