@@ -114,9 +114,8 @@ def check_replaceable(out_dir: Path, marker: str, what: str) -> None:
     """Refuse, before any work, an output folder whose replacement would lose anything but an earlier
     output of the same kind (one holding `marker`): a file, or a folder of a user's other files."""
     out_dir = Path(out_dir)
+    check_output(out_dir, folder=True, what=f"the {what}")
     if not out_dir.exists() or (out_dir / marker).is_file():
         return
-    if not out_dir.is_dir():
-        raise UserError(f"{out_dir}: is a file; give a folder for the {what} (new or existing)")
     if any(not is_leftover(child) for child in out_dir.iterdir()):
         raise UserError(f"{out_dir}: folder is not empty and holds no {what} ({marker}); choose a new or empty folder")

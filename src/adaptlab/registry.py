@@ -107,19 +107,20 @@ def methods() -> dict[str, Method]:
 
 
 def method(name: str) -> Method:
-    known = methods()
-    if name not in known:
-        raise UserError(f"--method {name!r}: unknown; accepted: {', '.join(known)}")
-    return known[name]
+    _load_builtin()
+    if name not in _METHODS:
+        raise UserError(f"--method {name!r}: unknown; accepted: {', '.join(methods())}")
+    return _METHODS[name]
 
 
 def run_kinds() -> dict[str, RunKind]:
-    """Every kind of run folder: `hf` (a plain model folder) and those the methods registered."""
+    """Every kind of run folder over a base that the methods registered (`hf`, a plain model folder,
+    is `runs`' own)."""
     _load_builtin()
     return dict(_RUN_KINDS)
 
 
-def _tagged(value: Any) -> Any:
+def tagged(value: Any) -> Any:
     """`method: lora` is short for `method: {name: lora}`."""
     return {"name": value} if isinstance(value, str) else value
 
@@ -127,7 +128,7 @@ def _tagged(value: Any) -> Any:
 def settings_union() -> Any:
     """The type of a run config's `method`: every method's settings, told apart by `name`."""
     classes = tuple(dict.fromkeys(m.settings for m in methods().values()))
-    return Annotated[Union[classes], Field(discriminator="name"), BeforeValidator(_tagged)]  # noqa: UP007
+    return Annotated[Union[classes], Field(discriminator="name"), BeforeValidator(tagged)]  # noqa: UP007
 
 
 def settings_of(name: str, given: dict[str, Any], knobs: dict[str, Any] | None = None) -> MethodSettings:

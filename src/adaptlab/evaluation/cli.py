@@ -51,9 +51,9 @@ def evaluate(
             raise UserError("score a text (--text, --corpus) or a system's answers (--qa, --instructions), not both")
         from adaptlab.evaluation.systems import build_system, describe
 
-        lm = build_system(path, seed=seed, **system)
-        for section, metrics in _tasks(lm, qa, instructions).items():
-            if (path / MANIFEST).is_file():
+        results = _tasks(build_system(path, seed=seed, **system), qa, instructions)
+        if (path / MANIFEST).is_file():
+            for section, metrics in results.items():
                 write_eval(path, f"{section} ({describe(**system)})", metrics)
         return
     given = [f"--{key}" for key, value in system.items() if value is not None]

@@ -129,7 +129,7 @@ def method_settings(name: Optional[str], configured: Any, given: dict[str, Any])
     method flags over the file's knobs for that same method; a flag the method does not take is refused."""
     from adaptlab import registry
 
-    configured = {"name": configured} if isinstance(configured, str) else dict(configured or {})
+    configured = dict(registry.tagged(configured) or {})
     name = name or configured.get("name") or "full"
     knobs = {k: v for k, v in configured.items() if k != "name"} if configured.get("name") == name else {}
     return registry.settings_of(name, given, knobs)
