@@ -54,7 +54,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adaptlab.corpus.documents import Document, write_jsonl
-from adaptlab.corpus.synth import generate, synthesize
+from adaptlab.corpus.synth import generate, practice_domains, synthesize
 from adaptlab.retrieval.chunking import ChunkSettings, chunk_text, hf_token_spans
 from adaptlab.retrieval.embeddings import default_embedder
 from adaptlab.retrieval.index import TextEmbedder, sync_index
@@ -192,8 +192,8 @@ def reader(work: Path, base: Path | None, family: str, size: str, base_steps: in
     rag = RagLM(future_reader(base), searcher, k=k, sentences=sentences)
     train = read_qa(work / "synth" / "qa_train.jsonl", ("question", "answer", "doc_id"))
     examples = reader_examples(rag, train, doc_id_matcher(searcher.index.hashes))
-    examples += practice_examples(rag.reader, practice, work, searcher.embedder, searcher.index.info.chunking, k=k,
-                                  sentences=sentences)
+    examples += practice_examples(rag.reader, practice_domains(practice), work, searcher.embedder,
+                                  searcher.index.info.chunking, k=k, sentences=sentences)
     write_jsonl(work / "reader.jsonl", examples)
     adaptlab("finetune", "--base", str(base), "--sft", str(work / "reader.jsonl"), "--steps", str(steps),
              "--eval-every", str(steps), "--seq-len", str(seq_len), *SFT_WARMUP, "--batch-size", str(batch_size),

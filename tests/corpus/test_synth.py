@@ -10,7 +10,7 @@ import pytest
 
 from adaptlab.corpus import synth
 from adaptlab.corpus.synth import PRACTICE_SEEDS, check_format, generate, practice_domains, synthesize
-from adaptlab.corpus.synth_formats import make_spec, render
+from adaptlab.corpus.synth_formats import field_values, make_spec, parse_record, render
 from adaptlab.corpus.synth_templates import STATEMENTS
 from adaptlab.errors import UserError
 
@@ -338,3 +338,27 @@ def test_practice_domains_are_fresh_seeds_with_their_own_facts():
     taught = {r["response"] for d in (first, second) for f in ("instructions_train.jsonl", "instructions_eval.jsonl")
               for r in d.records[f]}
     assert taught.isdisjoint(r["response"] for r in evaluated)
+
+
+def test_a_reply_is_read_back_into_its_spec_and_values_without_being_told_the_layout(default):
+    records = default["instructions_eval"]
+    assert {r["format"]["kind"] for r in records} == {"xml", "json", "keyvalue", "csv"}
+    for r in records:
+        spec, values = parse_record("\n" + r["response"] + " ")
+        typed = {k: (float(v) if "." in v else int(v)) if spec["fields"][k] == "number" else v
+                 for k, v in values.items()}
+        assert spec == r["format"] and render(spec, typed) == r["response"]
+        assert field_values(r["format"], r["response"]) == values
+
+
+@pytest.mark.parametrize("reply", ["", "The dose is 450 mg.", "Sure: {\"name\": \"A\"}", "{\"name\": [1]}",
+                                   "<a><b/></a>", "name,dose\nA", "NAME: A\nNAME: B", "a,a\n1,2"])
+def test_what_holds_no_record_reads_as_none(reply):
+    assert parse_record(reply) is None
+
+
+def test_field_values_need_the_specs_kind_and_every_field():
+    spec = make_spec("json", {"name": "text", "dose_mg": "number"})
+    assert field_values(spec, '{"dose_mg": 450.0, "name": "A", "extra": "x"}') == {"name": "A", "dose_mg": "450.0"}
+    assert field_values(spec, '{"name": "A"}') is None
+    assert field_values(spec, "NAME: A\nDOSE_MG: 450") is None  # the right facts in another layout

@@ -7,7 +7,7 @@ import pytest
 from retrieval.fakes import HashEmbedder
 from retrieval.rag_fakes import CharReader, FixedSearcher, hit
 
-from adaptlab.corpus.synth import PRACTICE_SEEDS, generate
+from adaptlab.corpus.synth import PRACTICE_SEEDS, generate, practice_domains
 from adaptlab.errors import UserError
 from adaptlab.evaluation.tasks import knowledge_exact_match, normalize_answer
 from adaptlab.retrieval.chunking import Chunk, ChunkSettings
@@ -70,7 +70,7 @@ def test_counterfactual_copies_swap_the_answer_for_one_of_the_same_shape_everywh
 
 def test_practice_domains_ask_every_question_of_fresh_domains_over_their_own_index(tmp_path):
     chunking = ChunkSettings(64, 8)
-    examples = practice_examples(CharReader(2000), 1, tmp_path, HashEmbedder(), chunking, k=3)
+    examples = practice_examples(CharReader(2000), practice_domains(1), tmp_path, HashEmbedder(), chunking, k=3)
     domain = generate(seed=PRACTICE_SEEDS)
     records = domain.records["qa_train.jsonl"] + domain.records["qa_eval.jsonl"]
     assert [e["response"] for e in examples] == [r["answer"] for r in records]
@@ -83,3 +83,22 @@ def test_practice_domains_ask_every_question_of_fresh_domains_over_their_own_ind
     # name may recur by chance, with other facts).
     evaluated = {(r["question"], r["answer"]) for r in generate(seed=0).records["qa_eval.jsonl"]}
     assert evaluated.isdisjoint((r["question"], r["answer"]) for r in records)
+
+
+def test_field_questions_ask_each_instruction_field_as_filling_asks_and_answer_as_the_documents_write():
+    from adaptlab.corpus.synth_formats import field_values
+    from adaptlab.retrieval.fill import field_question
+    from adaptlab.retrieval.reader import field_questions
+
+    domain = generate(seed=PRACTICE_SEEDS, n_compounds=8)
+    instructions = domain.records["instructions_train.jsonl"] + domain.records["instructions_eval.jsonl"]
+    every = field_questions(domain, limit=10**6)
+    assert len(every) == sum(len(r["format"]["fields"]) for r in instructions)
+    first = instructions[0]
+    values = field_values(first["format"], first["response"])
+    assert {(field_question(f, first["prompt"]), v) for f, v in values.items()} <= \
+        {(r["question"], r["answer"]) for r in every}
+    assert all(r["answer"] in domain.documents[r["doc_id"]] for r in every)  # '450' of '450 mg'
+    sampled = field_questions(domain, limit=10)
+    assert len(sampled) == 10 and sampled == field_questions(domain, limit=10)  # the same ten every time
+    assert all(r in every for r in sampled)

@@ -19,10 +19,12 @@ def _study(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_default_study_is_one_strategy_per_method_on_a_base_trained_here():
+def test_the_default_study_is_the_best_recipes_and_one_strategy_per_family_on_the_builtin_base():
     config, settings = load_study(None)
     assert [s.name for s in config.strategies] == [name for name, _, _ in DEFAULT_STRATEGIES]
-    assert config.base.train is not None and config.domain.synthetic is not None
+    assert config.base.builtin and config.base.train is None and config.domain.synthetic is not None
+    assert settings["rag"].reader == "builtin" and settings["rag_sft"].over == "sft" and config.seeds == 1
+    assert settings["few_shot"].select == "similar"
     assert settings["lora"].name == "lora" and settings["lora"].r == 8 and settings["lora"].lr == 5e-3
     assert settings["bottleneck"].name == "pfeiffer" and settings["bottleneck"].r == 16
 
@@ -52,7 +54,11 @@ costs: {reference: few}
      "strategies[0] (a): over='sft' names no sft strategy listed before it"),
     ("strategies:\n  - {name: a, method: zero_shot}\n", "costs.reference 'few_shot' is not a strategy of the study; "
                                                       "accepted: a"),
-    ("base: {run: x, train: {}}\n", "base: give exactly one of run"),
+    ("base: {run: x, train: {}}\n", "base: give exactly one of builtin: true"),
+    ("base: {builtin: true, run: x}\n", "base: give exactly one of builtin: true"),
+    ("seeds: 0\n", "seeds: Input should be greater than 0"),
+    ("strategies:\n  - {name: a, method: rag, settings: {reader: nowhere}}\ncosts: {reference: a}\n",
+     "strategies[0] (a) settings: reader: 'nowhere': no such folder; accepted: builtin, base or a reader's"),
     ("strategies:\n  - {name: ../x, method: zero_shot}\ncosts: {reference: ../x}\n",
      "strategies.0.name: '../x': use letters, digits, '_' and '-' (it names the strategy's folder)"),
     ("eval: {questions: 0}\n", "eval.questions: Input should be greater than 0 (got 0)"),

@@ -21,11 +21,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 MAGENTA = "#ff00ff"
 GREEN = "#00ff00"
 CYAN = "#00ffff"
+YELLOW = "#ffff00"
 
 
 # ---- a realistic study, in the runner's result schema ----
 
-def _result(name: str, method: str, *, em: float, fmt: float, train_seconds: float = 0.0,
+def _result(name: str, method: str, *, em: float, fmt: float, content: float = 0.0,
+            train_seconds: float = 0.0,
             prompt_tokens: float = 40.0, output_tokens: float = 6.0, trainable: int = 0,
             artifact_bytes: int = 0, steps: int = 0, start_loss: float = 3.4,
             peak_memory_mb: float | None = 950.0, settings: dict | None = None) -> dict:
@@ -39,7 +41,8 @@ def _result(name: str, method: str, *, em: float, fmt: float, train_seconds: flo
         "status": "done",
         "error": None,
         "measures": {
-            "knowledge_em": em, "format_compliance": fmt, "domain_bpb": 2.4 - em * 3, "general_bpb": 2.1 + em,
+            "knowledge_em": em, "format_compliance": fmt, "content_accuracy": content, "domain_bpb": 2.4 - em * 3,
+            "general_bpb": 2.1 + em,
             "latency_p50_s": 0.02 + prompt_tokens / 4000, "tokens_per_second": 120.0 - prompt_tokens / 5,
             "peak_memory_mb": peak_memory_mb, "trainable_parameters": trainable, "total_parameters": 1_315_968,
             "train_seconds": train_seconds, "artifact_bytes": artifact_bytes,
@@ -73,7 +76,7 @@ def study_results() -> list[dict]:
                 artifact_bytes=5_300_000, steps=250, start_loss=2.9, peak_memory_mb=None),
         _failed("domain_tokens_lora", "domain_tokens_lora",
                 "UserError: tokenizer has no <domain> tokens\nTraceback (most recent call last): ..."),
-        _result("rag_sft", "rag_sft", em=0.36, fmt=0.90, train_seconds=130.0, prompt_tokens=300.0,
+        _result("rag_sft", "rag_sft", em=0.36, fmt=0.90, content=0.62, train_seconds=130.0, prompt_tokens=300.0,
                 trainable=1_315_968, artifact_bytes=5_300_000, steps=250, start_loss=2.8),
     ]
 
@@ -213,6 +216,33 @@ def test_markdown_has_the_leaderboard_rows_and_figures(written):
     assert "How to read this" in text and "1,800,000 requests" in text and "`few_shot`" in text
 
 
+def test_the_report_ends_with_what_to_choose(written):
+    md, html, _ = written
+    text = md.read_text()
+    advice = text[text.index("## What to choose"):]
+    assert text.rindex("\n## ") == text.index("\n## What to choose")  # the last section
+    picks = [line for line in advice.splitlines() if line.startswith("- **Best for")]
+    assert [p.split(": ", 1)[1].split("**")[0] for p in picks] == ["rag_sft", "sft", "rag_sft", "zero_shot"]
+    assert picks[2].startswith("- **Best for both (right facts in the right form): rag_sft** — the least of knowledge "
+                               "EM, format compliance and content accuracy: 0.360")
+    assert "over the lifespan (1,800,000 requests)" in picks[3]
+    page = html.read_text()
+    assert page.index("<h2>What to choose</h2>") > page.index("<h2>Cost inputs</h2>")
+    assert page.count("<li><strong>Best for") == 4
+
+
+def test_the_plane_is_drawn_in_the_chapters_four_quadrants(monkeypatch):
+    from adaptlab.study import report
+
+    drawn = []
+    monkeypatch.setattr(report, "_png", lambda fig: drawn.append(fig) or b"")
+    results = [r for r in study_results() if r["status"] == "done"]
+    report.knowledge_vs_behaviour(results, report._colors([r["name"] for r in results]))
+    texts = {t.get_text() for t in drawn[0].axes[0].texts}
+    assert set(report.QUADRANTS) <= texts
+    assert "context optimisation" in drawn[0].axes[0].get_xlabel()
+
+
 def test_failed_strategies_are_listed_with_one_line(written):
     md, html, _ = written
     text, page = md.read_text(), html.read_text()
@@ -335,7 +365,11 @@ def test_chromium_draws_the_leaderboard_and_figures(written, tmp_path):
     marked.write_text(html.read_text().replace("</head>", marker + "</head>", 1))
     no_table = tmp_path / "no_table.html"
     no_table.write_text(re.sub(r'<table id="leaderboard">.*?</table>', "", marked.read_text(), flags=re.S))
-    shots = _screenshots({"plain": html, "marked": marked, "no_table": no_table}, tmp_path)
+    advice = tmp_path / "advice.html"  # the page's last section alone, painted yellow
+    advice.write_text(html.read_text().replace("</head>", f"<style>body > :not(#advice) {{ display: none !important }}"
+                                               f" #advice, #advice * {{ color: {YELLOW} !important; background: "
+                                               f"{YELLOW} !important }}</style></head>", 1))
+    shots = _screenshots({"plain": html, "marked": marked, "no_table": no_table, "advice": advice}, tmp_path)
     shutil.copy(shots["plain"], html.parent / "screenshot.png")  # for a person to look at
 
     plain = _rgb(shots["plain"])
@@ -361,3 +395,5 @@ def test_chromium_draws_the_leaderboard_and_figures(written, tmp_path):
     assert (green.sum(axis=1) >= 500).sum() >= 2
 
     assert _mask(_rgb(shots["no_table"]), MAGENTA).sum() == 0  # the check above would catch a missing table
+    drawn = _mask(_rgb(shots["advice"]), YELLOW)
+    assert drawn.sum() > 1000 * 4 * 15 and np.nonzero(drawn)[1].max() < width - 8  # four picks, on screen

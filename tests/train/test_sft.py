@@ -107,19 +107,24 @@ class _Answering(LM):
         return [f" {a}\n" for a in self.answers]
 
 
-def test_compliance_and_exact_match_count_known_answers(corpus_dir):
-    """Answers whose compliance is known: two references (compliant, exact), a JSON reference with another
-    name (compliant, not exact) and a reference after a preamble (neither): 3/4 compliant, 2/4 exact."""
+def test_compliance_exact_match_and_content_accuracy_count_known_answers(corpus_dir):
+    """Answers whose form and facts are known: two references (compliant, exact, facts right), a JSON
+    reference with another name (compliant, a fact wrong), a reference after a preamble (neither) and a
+    JSON reference spread over lines (not compliant, facts right): 3/5 compliant, 2/5 exact, 3/5 right."""
     records = read_instructions(corpus_dir.parent / "synth" / "instructions_eval.jsonl")
-    renamed = next(r for r in records if r["format"]["kind"] == "json")
-    first, second, chatty = [r for r in records if r is not renamed][:3]
-    records = [first, second, renamed, chatty]
+    renamed, spread = [r for r in records if r["format"]["kind"] == "json"][:2]
+    first, second, chatty = [r for r in records if r not in (renamed, spread)][:3]
+    records = [first, second, renamed, chatty, spread]
     answers = [first["response"], second["response"],
-               json.dumps({**json.loads(renamed["response"]), "name": "Renamed"}), f"Sure: {chatty['response']}"]
-    assert [check_format(r["format"], a) for r, a in zip(records, answers)] == [True, True, True, False]
+               json.dumps({**json.loads(renamed["response"]), "name": "Renamed"}), f"Sure: {chatty['response']}",
+               json.dumps(json.loads(spread["response"]), indent=1)]
+    assert [check_format(r["format"], a) for r, a in zip(records, answers)] == [True, True, True, False, False]
     scores = format_compliance(_Answering(answers), records)
-    assert (scores["format_compliance"], scores["exact_match"]) == (0.75, 0.5)
-    assert [(f["answer"], f["reference"]) for f in scores["failures"]] == [(answers[3], chatty["response"])]
+    assert (scores["format_compliance"], scores["exact_match"], scores["content_accuracy"]) == (0.6, 0.4, 0.6)
+    fields = [len(r["format"]["fields"]) for r in records]
+    assert scores["fields_correct"] == (fields[0] + fields[1] + fields[2] - 1 + fields[4]) / sum(fields)
+    assert [(f["answer"], f["reference"]) for f in scores["failures"]] == \
+        [(answers[3], chatty["response"]), (answers[4], spread["response"])]
 
 
 def test_an_sft_model_is_asked_through_its_chat_template(decoder_run, corpus_dir, tmp_path):

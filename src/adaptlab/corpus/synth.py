@@ -476,12 +476,11 @@ def generate(*, seed: int = 0, n_compounds: int = 80, eval_fraction: float = 0.2
     return SynthDomain(documents, records, summary)
 
 
-def practice_domains(n: int) -> Iterator[SynthDomain]:
+def practice_domains(n: int, n_compounds: int = 80) -> Iterator[SynthDomain]:
     """`n` fresh domains (seeds PRACTICE_SEEDS, PRACTICE_SEEDS + 1, ...): skills such as reading
     passages or keeping a format learnt on names and values no evaluation asks about."""
     for seed in range(PRACTICE_SEEDS, PRACTICE_SEEDS + n):
-        yield generate(seed=seed)
-
+        yield generate(seed=seed, n_compounds=n_compounds)
 
 
 def _write(folder: Path, domain: SynthDomain) -> None:

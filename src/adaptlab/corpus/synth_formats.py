@@ -235,3 +235,83 @@ def check_format(format_spec: Spec | str, output: str) -> bool:
     """
     spec = _validated(format_spec)
     return isinstance(output, str) and FORMATS[spec["kind"]].check(spec, output.strip())
+
+
+# --- reading a reply back: its fields' values ---------------------------------------------
+
+
+def _xml_fields(out: str) -> tuple[str, dict[str, str]] | None:
+    try:
+        root = ET.fromstring(out) if out.startswith("<") and "<!" not in out else None
+    except ET.ParseError:
+        return None
+    return None if root is None or len(root) else (root.tag, dict(root.attrib))
+
+
+def _json_fields(out: str) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(out, object_pairs_hook=_unique_pairs, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or not all(isinstance(v, str | int | float) and not isinstance(v, bool)
+                                            for v in obj.values()):
+        return None
+    return {k: str(v) for k, v in obj.items()}
+
+
+def _kv_fields(out: str) -> dict[str, str] | None:
+    pairs = [line.partition(": ") for line in out.split("\n")]
+    if not all(sep and key and key == key.upper() for key, sep, _ in pairs):
+        return None
+    fields = {key.lower(): value for key, _, value in pairs}
+    return fields if len(fields) == len(pairs) else None
+
+
+def _csv_fields(out: str) -> dict[str, str] | None:
+    lines = out.split("\n")
+    if len(lines) != 2:
+        return None
+    try:
+        header, row = list(csv.reader(lines, strict=True))
+    except (csv.Error, ValueError):
+        return None
+    if len(header) != len(row) or len(set(header)) != len(header):
+        return None
+    return dict(zip(header, row))
+
+
+def parse_record(output: str) -> tuple[Spec, dict[str, str]] | None:
+    """The record a reply holds, read without being told its layout: its spec (kind, fields in
+    order, a field a number where its value reads as one) and each field's value as written;
+    None when the reply is no record of any kind. Lenient where `check_format` is strict (text
+    around a JSON object still fails), so a reply's facts can be scored apart from its form."""
+    out = output.strip() if isinstance(output, str) else ""
+    fields: dict[str, Any] | None
+    element = None
+    if out.startswith("{"):
+        fields, kind = _json_fields(out), "json"
+    elif out.startswith("<"):
+        found = _xml_fields(out)
+        fields, kind = (found[1], "xml") if found else (None, "xml")
+        element = found[0] if found else None
+    elif ": " in out.split("\n")[0]:
+        fields, kind = _kv_fields(out), "keyvalue"
+    else:
+        fields, kind = _csv_fields(out), "csv"
+    if not fields:
+        return None
+    types = {name: "number" if _NUMBER.fullmatch(value) else "text" for name, value in fields.items()}
+    spec: Spec = {"kind": kind, "fields": types}
+    if element is not None:
+        spec["element"] = element
+    return spec, fields
+
+
+def field_values(format_spec: Spec | str, output: str) -> dict[str, str] | None:
+    """The values of the spec's fields in a reply of the spec's kind (each as written), or None when the
+    reply holds no such record or lacks one of the fields."""
+    spec = _validated(format_spec)
+    parsed = parse_record(output)
+    if parsed is None or parsed[0]["kind"] != spec["kind"] or not set(spec["fields"]) <= set(parsed[1]):
+        return None
+    return {name: parsed[1][name] for name in spec["fields"]}

@@ -77,8 +77,9 @@ def _tasks(lm: object, qa: Optional[Path], instructions: Optional[Path]) -> dict
     if instructions is not None:
         behaviour = format_compliance(lm, read_instructions(instructions))
         results[str(instructions)] = behaviour
-        out.print(f"format compliance {behaviour['format_compliance']:.3f}, exact match "
-                  f"{behaviour['exact_match']:.3f} on {behaviour['instructions']} instructions", highlight=False)
+        out.print(f"format compliance {behaviour['format_compliance']:.3f}, content accuracy "
+                  f"{behaviour['content_accuracy']:.3f}, exact match {behaviour['exact_match']:.3f} on "
+                  f"{behaviour['instructions']} instructions", highlight=False)
     return results
 
 

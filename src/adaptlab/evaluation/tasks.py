@@ -2,7 +2,10 @@
 
 - knowledge: exact match on QA pairs (the generated answer, normalised, equals the reference);
 - behaviour: format compliance on strict-format instructions (the synthetic domain's validator)
-  and exact match with the reference response.
+  and exact match with the reference response;
+- content: content accuracy on the same instructions, the share whose record carries the
+  reference's facts in every field (read per format, compared after normalisation), whatever
+  its form: right facts in a malformed reply count here, not in compliance.
 
 A base model, a prompted one, a RAG system, a pipeline or an adapted run: each is an `LM`, so
 `adaptlab eval`, `adaptlab rag eval`, the study and the benchmarks give the same figure for the
@@ -69,10 +72,30 @@ def knowledge_exact_match(lm: LM, records: Sequence[dict[str, Any]],
                          for r, a in list(zip(records, answers))[:SHOWN]]}
 
 
+def same_value(value: str, reference: str) -> bool:
+    """Two field values alike: numbers by value ('450.0' is 450), text as `same_answer`."""
+    try:
+        return float(value) == float(reference)
+    except ValueError:
+        return same_answer(value, reference)
+
+
+def fields_correct(spec: dict[str, Any], answer: str, reference: str) -> list[bool]:
+    """Per field of the spec, whether the answer's record holds the reference's value there
+    (all False when the answer holds no record of the spec's kind with its fields)."""
+    from adaptlab.corpus.synth_formats import field_values
+
+    expected, got = field_values(spec, reference), field_values(spec, answer)
+    if expected is None:
+        raise UserError(f"the reference response {reference!r} does not hold the record its format spec describes")
+    return [got is not None and same_value(got[f], expected[f]) for f in expected]
+
+
 def format_compliance(lm: LM, records: Sequence[dict[str, Any]],
                       gen_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Share of answers in the required format, share identical to the reference, and every
-    non-compliant answer beside its reference (what to look at when the share is low)."""
+    """Share of answers in the required format (overall and by layout), share identical to the
+    reference, content accuracy (share with every field's fact right) and the share of fields right,
+    and every non-compliant answer beside its reference (what to look at when the share is low)."""
     from adaptlab.corpus.synth import check_format
 
     if not records:
@@ -81,7 +104,14 @@ def format_compliance(lm: LM, records: Sequence[dict[str, Any]],
                                                      for r in records])]
     compliant = [check_format(r["format"], a) for r, a in zip(records, answers)]
     exact = [a == r["response"].strip() for r, a in zip(records, answers)]
+    fields = [fields_correct(r["format"], a, r["response"]) for r, a in zip(records, answers)]
     rows = [{"prompt": r["prompt"], "answer": a, "compliant": c} for r, a, c in zip(records, answers, compliant)]
+    kinds: dict[str, list[bool]] = {}
+    for r, c in zip(records, compliant):
+        kinds.setdefault(r["format"]["kind"], []).append(c)
     return {"format_compliance": sum(compliant) / len(records), "exact_match": sum(exact) / len(records),
+            "by_kind": {kind: sum(c) / len(c) for kind, c in kinds.items()},
+            "content_accuracy": sum(all(f) for f in fields) / len(records),
+            "fields_correct": sum(map(sum, fields)) / sum(map(len, fields)),
             "instructions": len(records), "examples": rows[:SHOWN],
             "failures": [{**row, "reference": r["response"]} for row, r in zip(rows, records) if not row["compliant"]]}

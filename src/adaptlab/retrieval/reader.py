@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from adaptlab.corpus.documents import Document
-from adaptlab.corpus.synth import practice_domains
+from adaptlab.corpus.synth import SynthDomain
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, HFCausalLM
 from adaptlab.retrieval.chunking import ChunkSettings
@@ -106,17 +106,38 @@ def reader_examples(rag: RagLM, records: Sequence[dict[str, Any]], resolve_doc: 
     return examples
 
 
-def practice_examples(reader: Reader, n_domains: int, work: Path, embedder: TextEmbedder, chunking: ChunkSettings, *,
-                      k: int = 5, mode: str = "hybrid", sentences: int | None = None) -> list[dict[str, str]]:
-    """Reader examples from `n_domains` fresh synthetic domains, every QA pair of each asked
-    over its own index (built in `work` with `chunking`), as `reader_examples` renders them."""
+def domain_questions(domain: SynthDomain) -> list[dict[str, Any]]:
+    """Every QA pair of a synthetic domain, both splits."""
+    return [*domain.records["qa_train.jsonl"], *domain.records["qa_eval.jsonl"]]
+
+
+def field_questions(domain: SynthDomain, limit: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """Each field of a synthetic domain's format instructions (up to `limit`, sampled) asked as
+    `retrieval.fill` asks a reader ('dose mg? Give the facts about Farondrix ...'), answered as the
+    documents write it ('450' of '450 mg': the number a record holds)."""
+    from adaptlab.corpus.synth_formats import field_values
+    from adaptlab.retrieval.fill import field_question
+
+    asked = [{"question": field_question(field, r["prompt"]), "answer": value, "doc_id": r["doc_id"]}
+             for r in (*domain.records["instructions_train.jsonl"], *domain.records["instructions_eval.jsonl"])
+             for field, value in (field_values(r["format"], r["response"]) or {}).items()]
+    return random.Random(seed).sample(asked, min(limit, len(asked)))
+
+
+def practice_examples(reader: Reader, domains: Iterable[SynthDomain], work: Path, embedder: TextEmbedder,
+                      chunking: ChunkSettings | None = None, *, k: int = 5, mode: str = "hybrid",
+                      sentences: int | None = None,
+                      questions: Callable[[SynthDomain], list[dict[str, Any]]] = domain_questions
+                      ) -> list[dict[str, str]]:
+    """Reader examples from fresh synthetic `domains` (`corpus.synth.practice_domains`), each one's
+    `questions` asked over its own index (built in `work` with `chunking`), as `reader_examples`
+    renders them."""
     examples = []
-    for domain in practice_domains(n_domains):
+    for domain in domains:
         path = work / f"practice-{domain.summary.seed}"
         sync_index(path, [Document(doc_id, text) for doc_id, text in domain.documents.items()], embedder, chunking)
         searcher = open_searcher(path, embedder)
-        records = [*domain.records["qa_train.jsonl"], *domain.records["qa_eval.jsonl"]]
-        examples += reader_examples(RagLM(reader, searcher, k=k, mode=mode, sentences=sentences), records,
+        examples += reader_examples(RagLM(reader, searcher, k=k, mode=mode, sentences=sentences), questions(domain),
                                     doc_id_matcher(searcher.index.hashes))
     return examples
 

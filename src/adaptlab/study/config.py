@@ -1,7 +1,7 @@
 """What `adaptlab study run` reads: one base, one domain, the strategies, the cost inputs.
 
 ```yaml
-base: {train: {steps: 1000}}        # or {run: runs/my-base}: a local run or checkpoint folder
+base: {builtin: true}               # or {run: runs/my-base}, or {train: {steps: 1000}} (pretrained here)
 domain: {synthetic: {seed: 0}}      # or {folder: data/legal}: docs/ and the task files
 strategies:                         # default: one of each method, named after it
   - {name: lora-r16, method: lora, settings: {r: 16, steps: 300}}
@@ -33,7 +33,8 @@ class _Strict(BaseModel):
 
 
 class TrainedBase(_Strict):
-    """A Llama-style decoder pretrained here on the built-in general English corpus."""
+    """A Llama-style decoder pretrained here on the built-in general English corpus (not instruction-tuned:
+    prompting and retrieval then have little to work with)."""
 
     size: str = "1m"
     steps: int = Field(default=800, gt=0)
@@ -43,13 +44,15 @@ class TrainedBase(_Strict):
 
 
 class BaseSpec(_Strict):
+    builtin: bool = Field(default=False, description="the shipped instruction-following base (study.builtin)")
     run: Path | None = Field(default=None, description="a local run or Hugging Face checkpoint folder")
     train: TrainedBase | None = None
 
     @model_validator(mode="after")
     def _one(self) -> BaseSpec:
-        if (self.run is None) == (self.train is None):
-            raise ValueError("give exactly one of run (a local folder) or train (settings of a base trained here)")
+        if sum((self.builtin, self.run is not None, self.train is not None)) != 1:
+            raise ValueError("give exactly one of builtin: true (the shipped instruction-following base), run (a "
+                             "local folder) or train (settings of a base pretrained here)")
         return self
 
 
@@ -97,12 +100,15 @@ def default_strategies() -> list[StrategySpec]:
 
 
 class StudyConfig(_Strict):
-    base: BaseSpec = BaseSpec(train=TrainedBase())
+    base: BaseSpec = BaseSpec(builtin=True)
     domain: DomainSpec = DomainSpec(synthetic=SyntheticDomain())
     strategies: list[StrategySpec] = Field(default_factory=default_strategies, min_length=1)
     eval: EvalSettings = EvalSettings()
     costs: CostSettings = CostSettings()
     seed: int = 0
+    seeds: int = Field(default=1, gt=0, description="runs of each strategy, seeds seed, seed + 1, ...: what the "
+                                                    "seed changes (training order, sampling, example selection) "
+                                                    "repeated, each measure reported as mean ± spread")
 
 
 def check_strategies(config: StudyConfig, source: str) -> dict[str, BaseModel]:

@@ -2,8 +2,9 @@
 
 - knowledge: exact match on held-out QA (generated answer, normalised, equals the reference);
 - behaviour: format compliance on held-out strict-format instructions (the domain's validator);
-- domain and general bits per byte of the weights underneath (learned and forgotten;
-  prompting and retrieval change no weights, so theirs are the base's);
+- content: content accuracy on the same instructions (every field's fact right, whatever the form);
+- domain and general bits per byte of the decoder underneath (learned and forgotten;
+  prompting changes no weights, so theirs are the base's; none for an encoder reader);
 - latency p50 and tokens/s over single requests, as a user would send them;
 - prompt and generated tokens per request, counted on what the model was actually given
   (few-shot examples and passages included): the per-request cost.
@@ -56,36 +57,49 @@ def measure(built: Built, ws: Workspace, ev: EvalSettings) -> dict[str, Any]:
 
     questions = read_qa(ws.task_file("qa_eval.jsonl"))[: ev.questions]
     instructions = read_instructions(ws.task_file("instructions_eval.jsonl"))[: ev.instructions]
-    model = built.model
-    model.reset()
+    meters = built.meters
+
+    def tokens(kind: str) -> int:
+        return sum(getattr(m, kind) for m in meters)
+
+    for m in meters:
+        m.reset()
     knowledge = knowledge_exact_match(built.lm, questions)
     behaviour = format_compliance(built.lm, instructions)
-    prompt_tokens, output_tokens = statistics.fmean(model.prompt_tokens), statistics.fmean(model.output_tokens)
+    requests = len(questions) + len(instructions)
+    prompt_tokens, output_tokens = tokens("prompt_tokens") / requests, tokens("output_tokens") / requests
 
     seconds, generated = [], 0
     for record in questions[: ev.latency_requests]:
-        model.reset()
+        for m in meters:
+            m.reset()
         start = time.perf_counter()
         built.lm.generate_until([(record["question"], QUESTION_KWARGS)])
         seconds.append(time.perf_counter() - start)
-        generated += sum(model.output_tokens)
+        generated += tokens("output_tokens")
 
-    def bpb(corpus: Path) -> float:
+    def bpb(corpus: Path) -> float | None:
+        if built.causal is None:
+            return None
         texts = [d.text for d in read_documents(split_path(corpus, "validation"))][: ev.bpb_documents]
-        return causal_metrics(model, texts)["bits_per_byte"]
+        return causal_metrics(built.causal, texts)["bits_per_byte"]
 
     return {
         "knowledge_em": knowledge["exact_match"],
         "format_compliance": behaviour["format_compliance"],
+        "format_compliance_by_kind": behaviour["by_kind"],
+        "content_accuracy": behaviour["content_accuracy"],
+        "fields_correct": behaviour["fields_correct"],
         "domain_bpb": bpb(ws.domain_corpus),
         "general_bpb": bpb(ws.general_corpus),
         "latency_p50_s": statistics.median(seconds),
         "tokens_per_second": generated / sum(seconds),
         "trainable_parameters": built.trainable_parameters,
-        "total_parameters": sum(p.numel() for p in model.model.parameters()),
+        "total_parameters": sum(m.parameters() for m in meters),
         "train_seconds": built.train_seconds,
         "artifact_bytes": built.artifact_bytes,
         "prompt_tokens_per_request": prompt_tokens,
         "output_tokens_per_request": output_tokens,
         "examples": knowledge["examples"],
+        "instruction_examples": behaviour["examples"],
     }

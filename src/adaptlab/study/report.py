@@ -21,12 +21,14 @@ import jinja2
 from markupsafe import Markup, escape
 
 from adaptlab.fileio import write_file
+from adaptlab.study.advice import advise, prompting_effect
 from adaptlab.study.cost import CostSettings, cost_rows, cost_table
 
 TEMPLATES = Path(__file__).parent / "templates"
 FIGURES = {  # file stem -> (heading, caption, what the report says when there is nothing to draw), in page order
     "knowledge_vs_behaviour": ("Knowledge vs behaviour",
-                               "What each strategy knows (x) against how it answers (y)",
+                               "What each strategy knows (x: context optimisation) against how it answers "
+                               "(y: model optimisation), in the chapter's four quadrants",
                                "No finished strategy has both knowledge and format measures."),
     "loss_curves": ("Training loss", "Train loss against step for every strategy that trained",
                     "No strategy trained, so there are no loss curves."),
@@ -39,7 +41,10 @@ HOW_TO_READ = (
     "Each row is one way of adapting the same base model to the same domain, measured on the same "
     "tasks on the same machine. Knowledge EM is exact match on the domain's questions: does the model "
     "know the facts. Format compliance is the share of answers given in the required form: does it "
-    "behave. The two need not move together, which is what the knowledge-vs-behaviour plot shows. "
+    "behave. Content accuracy is the share of format instructions whose record carries the reference's "
+    "fact in every field, whatever its form: right facts where the form is asked for. The two need not "
+    "move together, which is what the knowledge-vs-behaviour plot shows. With several seeds each figure "
+    "is a mean ± its spread (the sample standard deviation over the runs). "
     "Bits per byte (bpb) measure how well the model predicts held-out domain text and general text; "
     "lower is better, and general bpb rising above the base's is forgetting.",
     "Latency, tokens/s and peak memory are what serving the strategy costs; trainable parameters, "
@@ -100,6 +105,7 @@ class Column:
     text: Callable[[Any], str]
     best: str | None = None  # "max" or "min": bold the best; None where "better" has no direction
     numeric: bool = True
+    spread: Callable[[Mapping[str, Any]], Any] | None = None  # (spread) -> its spread over seeds, where it has one
 
 
 def _fixed(digits: int) -> Callable[[Any], str]:
@@ -136,17 +142,24 @@ def _measure(key: str, scale: float = 1.0) -> Callable[[Mapping[str, Any], Mappi
     return get
 
 
+def _measured(header: str, key: str, text: Callable[[Any], str], best: str | None = None,
+              scale: float = 1.0) -> Column:
+    """A column of one measure, with its spread over seeds where the study ran several."""
+    return Column(header, _measure(key, scale), text, best, spread=lambda spread: _measure(key, scale)(spread, {}))
+
+
 def _cost(key: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
     return lambda measures, cost: cost.get(key)
 
 
 COLUMNS = (
-    Column("knowledge EM", _measure("knowledge_em"), _fixed(3), "max"),
-    Column("format compliance", _measure("format_compliance"), _fixed(3), "max"),
-    Column("domain bpb", _measure("domain_bpb"), _fixed(3), "min"),
-    Column("general bpb", _measure("general_bpb"), _fixed(3), "min"),
-    Column("latency p50 (ms)", _measure("latency_p50_s", 1000), _fixed(1), "min"),
-    Column("tokens/s", _measure("tokens_per_second"), _fixed(1), "max"),
+    _measured("knowledge EM", "knowledge_em", _fixed(3), "max"),
+    _measured("format compliance", "format_compliance", _fixed(3), "max"),
+    _measured("content accuracy", "content_accuracy", _fixed(3), "max"),
+    _measured("domain bpb", "domain_bpb", _fixed(3), "min"),
+    _measured("general bpb", "general_bpb", _fixed(3), "min"),
+    _measured("latency p50 (ms)", "latency_p50_s", _fixed(1), "min", scale=1000),
+    _measured("tokens/s", "tokens_per_second", _fixed(1), "max"),
     Column("peak memory (MB)", _measure("peak_memory_mb"), _fixed(0), "min"),
     Column("trainable params", _measure("trainable_parameters"), _count),
     Column("train time (s)", _measure("train_seconds"), _fixed(1)),
@@ -172,12 +185,17 @@ def leaderboard(study: Study) -> list[dict[str, Any]]:
     """One row of printed cells per finished strategy, in rank order; each cell knows whether it is the best."""
     values = [[col.value(r.get("measures") or {}, study.costs[r["name"]]) for col in COLUMNS] for r in study.ranked]
     best = [_best(col, [row[i] for row in values]) for i, col in enumerate(COLUMNS)]
+
+    def text(col: Column, value: Any, spread: Mapping[str, Any]) -> str:
+        around = col.spread(spread) if col.spread is not None and value is not None else None
+        return col.text(value) + ("" if around is None else f" ± {col.text(around)}")
+
     return [{
         "name": r["name"],
         "method": r.get("method") or "—",
         "is_reference": study.costs[r["name"]]["is_reference"],
-        "cells": [{"text": col.text(v), "best": best[i] is not None and v == best[i], "numeric": col.numeric}
-                  for i, (col, v) in enumerate(zip(COLUMNS, row))],
+        "cells": [{"text": text(col, v, r.get("spread") or {}), "best": best[i] is not None and v == best[i],
+                   "numeric": col.numeric} for i, (col, v) in enumerate(zip(COLUMNS, row))],
     } for r, row in zip(study.ranked, values)]
 
 
@@ -207,6 +225,14 @@ def _colors(names: Sequence[str]) -> dict[str, Any]:
     return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
 
 
+QUADRANTS = ("prompt engineering", "retrieval-augmented generation", "fine-tuning",
+             "all of the above: retrieval + fine-tuning")
+"""The chapter's Figure 5-2, bottom-left, bottom-right, top-left, top-right: where each kind of adaptation
+moves a model (what it knows, x, against how it behaves, y)."""
+QUADRANT_CORNERS = ((0.01, 0.01, "left", "bottom"), (0.99, 0.01, "right", "bottom"), (0.01, 0.99, "left", "top"),
+                    (0.99, 0.99, "right", "top"))
+
+
 def knowledge_vs_behaviour(ranked: Sequence[Mapping[str, Any]], colors: Mapping[str, Any]) -> bytes | None:
     """The chapter's knowledge-vs-behaviour plane, measured: one labelled point per strategy."""
     points = [(r["name"], m["knowledge_em"], m["format_compliance"]) for r in ranked
@@ -226,11 +252,12 @@ def knowledge_vs_behaviour(ranked: Sequence[Mapping[str, Any]], colors: Mapping[
                     textcoords="offset points", fontsize=9, va="bottom" if shared else "top")
     ax.set_xlim(-0.05, 1.08)  # both are shares: the whole plane, so distances read true
     ax.set_ylim(-0.12, 1.08)
-    for x, y, text, ha, va in ((0.01, 0.98, "behaves, does not know", "left", "top"),
-                               (0.99, 0.02, "knows, does not behave", "right", "bottom")):
-        ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=8, color="0.55", style="italic")
-    ax.set_xlabel("knowledge: domain QA exact match")
-    ax.set_ylabel("behaviour: format compliance")
+    ax.axvline(0.5, color="0.7", linewidth=0.8, zorder=1)
+    ax.axhline(0.5, color="0.7", linewidth=0.8, zorder=1)
+    for (x, y, ha, va), text in zip(QUADRANT_CORNERS, QUADRANTS):
+        ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=9, color="0.45", style="italic")
+    ax.set_xlabel("context optimisation, what the model knows: domain QA exact match")
+    ax.set_ylabel("model optimisation, how it behaves:\nformat compliance")
     ax.set_title("Knowledge vs behaviour")
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -331,6 +358,8 @@ def write_report(out_dir: Path, results: list[dict], costs: CostSettings, *,
         "costs": costs,
         "cost_note": study.cost_note,
         "how_to_read": HOW_TO_READ,
+        "advice": advise(study.ranked, study.costs, costs),
+        "prompting_note": prompting_effect(study.ranked),
         "sections": [{"title": FIGURES[name][0], "caption": FIGURES[name][1], "missing": FIGURES[name][2],
                       "file": f"figures/{name}.png" if png is not None else None,
                       "data_uri": None if png is None else "data:image/png;base64," + base64.b64encode(png).decode()}

@@ -5,6 +5,10 @@ its method, settings, base, domain, evaluation and seed: a rerun skips those alr
 with the same key, and a strategy that fails is reported (its one-line error in the
 result, the traceback in error.log) while the others go on. The report is rendered from
 the saved results, so `adaptlab study report` can redo it alone.
+
+With `seeds: N` every strategy runs N times (seeds seed, seed + 1, ...; the first in
+strategies/NAME, the others in seeds/SEED/NAME) and its result holds each measure's mean and
+spread (sample standard deviation) over the runs.
 """
 
 from __future__ import annotations
@@ -40,9 +44,9 @@ def read_json(path: Path) -> Any:
 
 
 def strategy_key(method: str, settings: BaseModel, ws: Workspace, config: StudyConfig,
-                 earlier: dict[str, dict[str, Any]]) -> str:
+                 earlier: dict[str, dict[str, Any]], seed: int) -> str:
     over = getattr(settings, "over", None)
-    return digest([method, settings.model_dump(), ws.base_id, ws.domain_id, config.eval.model_dump(), config.seed,
+    return digest([method, settings.model_dump(), ws.base_id, ws.domain_id, config.eval.model_dump(), seed,
                    earlier[over]["key"] if over in earlier else None])
 
 
@@ -60,24 +64,30 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def strategy_folder(out: Path, name: str, seed: int, config: StudyConfig) -> Path:
+    return out / "strategies" / name if seed == config.seed else out / "seeds" / str(seed) / name
+
+
 def run_strategy(index: int, total: int, spec_name: str, method: str, settings: BaseModel, ws: Workspace,
-                 config: StudyConfig, out: Path, earlier: dict[str, dict[str, Any]], console: Console) -> dict[str, Any]:
+                 config: StudyConfig, out: Path, earlier: dict[str, dict[str, Any]], console: Console,
+                 seed: int) -> dict[str, Any]:
     from adaptlab.study.measures import PeakMemory, measure
     from adaptlab.study.strategies import Context, build
 
-    folder = out / "strategies" / spec_name
-    key = strategy_key(method, settings, ws, config, earlier)
+    folder = strategy_folder(out, spec_name, seed, config)
+    key = strategy_key(method, settings, ws, config, earlier, seed)
+    title = f"[{index}/{total}] {spec_name}" + (f", seed {seed}" if config.seeds > 1 else "")
     saved = read_json(folder / RESULT)
     if saved and saved.get("key") == key and saved.get("status") == "done":
-        console.print(f"[{index}/{total}] {spec_name}: done in an earlier run (key {key}), kept", highlight=False)
+        console.print(f"{title}: done in an earlier run (key {key}), kept", highlight=False)
         return saved
-    console.rule(f"[{index}/{total}] {spec_name} ({method})")
+    console.rule(f"{title} ({method})")
     result: dict[str, Any] = {"name": spec_name, "method": method, "settings": settings.model_dump(mode="json"),
-                              "key": key}
+                              "key": key, "seed": seed}
     started = time.perf_counter()
     try:
         with PeakMemory() as peak:
-            built = build(method, Context(ws, folder, config.seed, earlier), settings)
+            built = build(method, Context(ws, folder, seed, earlier), settings)
             measures = measure(built, ws, config.eval)
         measures["peak_memory_mb"] = peak.mb
         result |= {"status": "done", "error": None, "measures": measures, "loss_curve": loss_curve(built.run),
@@ -91,33 +101,64 @@ def run_strategy(index: int, total: int, spec_name: str, method: str, settings: 
     write_json(folder / RESULT, result)
     if result["status"] == "done":
         m = result["measures"]
+        bpb = "" if m["domain_bpb"] is None else \
+            f", domain bpb {m['domain_bpb']:.3f}, general bpb {m['general_bpb']:.3f}"
         console.print(f"{spec_name}: knowledge EM {m['knowledge_em']:.3f}, format compliance "
-                      f"{m['format_compliance']:.3f}, domain bpb {m['domain_bpb']:.3f}, general bpb "
-                      f"{m['general_bpb']:.3f}, {m['prompt_tokens_per_request']:.0f} prompt tokens/request "
-                      f"({result['seconds']:.0f} s)", highlight=False)
+                      f"{m['format_compliance']:.3f}, content accuracy {m['content_accuracy']:.3f}{bpb}, "
+                      f"{m['prompt_tokens_per_request']:.0f} prompt tokens/request ({result['seconds']:.0f} s)",
+                      highlight=False)
     else:
         console.print(f"[red]{spec_name} failed:[/] {result['error']} (traceback: {folder / 'error.log'})",
                       highlight=False)
     return result
 
 
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One strategy's result over its seeds: the first run's, with each numeric measure the mean over the
+    runs and its spread (sample standard deviation) beside it; failed if any run failed."""
+    if len(runs) == 1:
+        return runs[0]
+    import statistics
+
+    failed = next((r for r in runs if r["status"] != "done"), None)
+    combined = {**runs[0], "seeds": [r["seed"] for r in runs], "runs": [r["key"] for r in runs]}
+    if failed is not None:
+        return {**combined, "status": "failed", "error": failed["error"]}
+    measures: dict[str, Any] = dict(runs[0]["measures"])
+    spread: dict[str, float] = {}
+    for name, value in runs[0]["measures"].items():
+        values = [r["measures"][name] for r in runs]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            measures[name], spread[name] = statistics.fmean(values), statistics.stdev(values)
+    return {**combined, "measures": measures, "spread": spread,
+            "seconds": sum(r["seconds"] for r in runs)}
+
+
 def run_study(config: StudyConfig, settings: dict[str, BaseModel], out: Path, console: Console) -> list[dict[str, Any]]:
     """Every strategy's result, in the study's order; the report written to `out`."""
-    from adaptlab.study.report import write_report
+    from adaptlab.study.advice import advise
+    from adaptlab.study.report import rank, write_report
 
     started = time.perf_counter()
     write_json(out / CONFIG, config.model_dump(mode="json"))
     console.rule("workspace: base, domain, index")
     ws = prepare_workspace(out / "workspace", config.base, config.domain, console)
     results: list[dict[str, Any]] = []
-    earlier: dict[str, dict[str, Any]] = {}
+    seeds = range(config.seed, config.seed + config.seeds)
+    earlier: dict[int, dict[str, dict[str, Any]]] = {seed: {} for seed in seeds}  # by seed, then name
     for i, spec in enumerate(config.strategies, 1):
-        result = run_strategy(i, len(config.strategies), spec.name, spec.method, settings[spec.name], ws, config,
-                              out, earlier, console)
-        results.append(result)
-        earlier[spec.name] = result
+        runs = []
+        for seed in seeds:
+            runs.append(run_strategy(i, len(config.strategies), spec.name, spec.method, settings[spec.name], ws,
+                                     config, out, earlier[seed], console, seed))
+            earlier[seed][spec.name] = runs[-1]
+        results.append(combine(runs))
     write_json(out / RESULTS, results)
     md, html = write_report(out, results, config.costs)
+    study = rank(results, config.costs)
+    for pick in advise(study.ranked, study.costs, config.costs):
+        console.print(f"best for {pick.need}: {pick.name}" + (f" (tied with {', '.join(pick.ties)})"
+                                                               if pick.ties else ""), highlight=False)
     failed = [r["name"] for r in results if r["status"] != "done"]
     console.print(f"study done in {time.perf_counter() - started:.0f} s: {len(results) - len(failed)} strategies "
                   f"measured{', failed: ' + ', '.join(failed) if failed else ''}; report {md} and {html}",

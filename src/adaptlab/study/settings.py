@@ -8,9 +8,10 @@ registration gives (benchmarks/finetune.py measured them on this base).
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from adaptlab import registry
 
@@ -33,12 +34,24 @@ class PromptingSettings(_Settings):
 class RagSettings(_Settings):
     """Retrieval over the domain's documents, the answer read from the passages."""
 
+    reader: str = Field(default="builtin", min_length=1,
+                        description="who reads: builtin (the shipped extractive reader, study.builtin), base (the "
+                                    "base model) or a reader's run or model folder")
+
     k: int = Field(default=3, gt=0, description="passages retrieved (as many as fit are shown)")
     mode: Literal["bm25", "dense", "hybrid"] = "hybrid"
-    extractive: bool = Field(default=True, description="the answer copied from the passages (engine.copying)")
+    extractive: bool = Field(default=True, description="a decoder reader copies its answer from the passages "
+                                                       "(engine.copying); an encoder reader always points at one")
     sentences: int | None = Field(default=3, gt=0, description="show only this many sentences closest to the "
                                                                    "question (retrieval.compress): a small reader's "
                                                                    "context holds them; null shows whole passages")
+
+    @field_validator("reader")
+    @classmethod
+    def _known_reader(cls, reader: str) -> str:
+        if reader not in ("builtin", "base") and not Path(reader).exists():
+            raise ValueError(f"{reader!r}: no such folder; accepted: builtin, base or a reader's run or model folder")
+        return reader
 
 
 class TrainingSettings(_Settings):
@@ -67,18 +80,17 @@ class DomainTokensLoraSettings(trained_settings(registry.method("lora"))):  # ty
 
 
 class SftSettings(TrainingSettings):
-    """Behavioural SFT on the domain's instructions, and on reading: its training questions
-    asked over retrieved passages, so the model can serve as a RAG reader too."""
+    """Behavioural SFT on the domain's instructions, asked as the study asks them."""
 
     steps: int = 250
-    seq_len: int = 256
-    reading: bool = Field(default=True, description="add the training questions over retrieved passages")
-    k: int = Field(default=3, gt=0, description="passages per reading example")
-    sentences: int | None = Field(default=3, gt=0, description="their sentences shown, as RagSettings.sentences "
-                                                                   "(keep the RAG strategy over it the same)")
+    seq_len: int = 512
+    questions: bool = Field(default=True, description="its training questions too, answered in a line: the "
+                                                      "model then answers a question plainly, an instruction "
+                                                      "with a record (what RAG + SFT tells apart)")
 
 
 class RagSftSettings(RagSettings):
-    """RAG whose reader is the model of an SFT strategy of the same study."""
+    """The model of an SFT strategy of the same study writes each record; the reader fills its fields
+    from the passages (`retrieval.fill`)."""
 
-    over: str = Field(default="sft", description="name of the sft strategy whose model reads")
+    over: str = Field(default="sft", description="name of the sft strategy whose model writes")

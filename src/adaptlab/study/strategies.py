@@ -24,23 +24,43 @@ from adaptlab.study import settings as S
 from adaptlab.study.workspace import Workspace
 
 
-class MeteredLM(HFCausalLM):
-    """The model underneath a strategy, counting the prompt and generated tokens of each request:
-    what a request costs, whatever the method put around the question."""
+class Metered(LM):
+    """A model a strategy's requests pass through, counting the prompt and generated tokens of its
+    generation requests: what a request costs, whatever the method put around the question. It
+    reads as the model it wraps (`Reader`), so prompting and retrieval wrap it unchanged."""
 
-    def __init__(self, lm: HFCausalLM):
-        super().__init__(lm.model, lm.tokenizer, batch_size=lm.batch_size, max_length=lm.max_length, chat=lm.chat)
-        self.prompt_tokens: list[int] = []
-        self.output_tokens: list[int] = []
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.max_length: int = inner.max_length
+        self.prompt_tokens = 0
+        self.output_tokens = 0
+
+    def render(self, context: str) -> str:
+        return self.inner.render(context)
+
+    def encode(self, text: str) -> list[int]:
+        return self.inner.encode(text)
+
+    def fingerprint(self) -> str | None:
+        return self.inner.fingerprint()
+
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.inner.model.parameters())
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        return self.inner.loglikelihood(requests)
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        return self.inner.loglikelihood_rolling(texts)
 
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-        outputs = super().generate_until(requests)
-        self.prompt_tokens += [len(self.encode(self.render(context))) for context, _ in requests]
-        self.output_tokens += [len(self.encode(o)) for o in outputs]
+        outputs = self.inner.generate_until(requests)
+        self.prompt_tokens += sum(len(self.encode(self.render(context))) for context, _ in requests)
+        self.output_tokens += sum(len(self.encode(o)) for o in outputs)
         return outputs
 
     def reset(self) -> None:
-        self.prompt_tokens, self.output_tokens = [], []
+        self.prompt_tokens = self.output_tokens = 0
 
 
 @dataclass
@@ -48,7 +68,8 @@ class Built:
     """A strategy ready to evaluate, and what it took to make it."""
 
     lm: LM
-    model: MeteredLM
+    meters: list[Metered]  # every model its requests pass through
+    causal: HFCausalLM | None  # the decoder whose weights it answers with (bits per byte); None: no such one
     run: Path | None = None  # its training run: loss curve
     train_seconds: float = 0.0
     trainable_parameters: int = 0
@@ -61,15 +82,16 @@ class Context:
     workspace: Workspace
     out: Path  # the strategy's own folder
     seed: int
-    earlier: dict[str, dict[str, Any]]  # results of the strategies before it, by name
+    earlier: dict[str, dict[str, Any]]  # results of the strategies before it (same seed), by name
 
 
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def _metered(path: Path) -> MeteredLM:
-    return MeteredLM(HFCausalLM.from_path(path))
+def _decoder(path: Path) -> tuple[Metered, HFCausalLM]:
+    model = HFCausalLM.from_path(path)
+    return Metered(model), model
 
 
 def _prompted(inner: LM, template: str = "zero_shot", **settings: Any) -> LM:
@@ -79,31 +101,50 @@ def _prompted(inner: LM, template: str = "zero_shot", **settings: Any) -> LM:
     return PromptedLM.from_settings(inner, PromptSettings(template=template, **settings))
 
 
-def _rag(model: MeteredLM, ctx: Context, s: S.RagSettings) -> LM:
+def _reader(ctx: Context, s: S.RagSettings) -> tuple[Metered, HFCausalLM | None, str]:
+    """The model that reads the passages, the decoder among it and the base (if it is one), and its name."""
+    from adaptlab.retrieval.span_reader import SpanReader, load_reader
+
+    if s.reader == "base":
+        metered, base = _decoder(ctx.workspace.base)
+        return metered, base, "the base"
+    path = ctx.workspace.reader if s.reader == "builtin" else Path(s.reader)
+    reader = load_reader(path)
+    name = "the built-in extractive reader" if s.reader == "builtin" else str(path)
+    return Metered(reader), None if isinstance(reader, SpanReader) else reader, name
+
+
+def _rag(reader: Metered, ctx: Context, s: S.RagSettings) -> Any:
     from adaptlab.retrieval.rag import RagLM
     from adaptlab.retrieval.search import open_searcher
 
-    return RagLM(model, open_searcher(ctx.workspace.index), k=s.k, mode=s.mode, extractive=s.extractive,
+    return RagLM(reader, open_searcher(ctx.workspace.index), k=s.k, mode=s.mode, extractive=s.extractive,
                  sentences=s.sentences)
 
 
 def zero_shot(ctx: Context, s: S.NoSettings) -> Built:
-    model = _metered(ctx.workspace.base)
-    return Built(_prompted(model), model)
+    metered, model = _decoder(ctx.workspace.base)
+    return Built(_prompted(metered), [metered], model)
 
 
 def prompting(template: str) -> Callable[[Context, S.PromptingSettings], Built]:
     def build(ctx: Context, s: S.PromptingSettings) -> Built:
-        model = _metered(ctx.workspace.base)
-        lm = _prompted(model, template, examples=ctx.workspace.examples, k=s.k, select=s.select, seed=ctx.seed)
-        return Built(lm, model, artifact_bytes=folder_bytes(ctx.workspace.examples))
+        metered, model = _decoder(ctx.workspace.base)
+        lm = _prompted(metered, template, examples=ctx.workspace.examples, k=s.k, select=s.select, seed=ctx.seed)
+        return Built(lm, [metered], model, artifact_bytes=folder_bytes(ctx.workspace.examples))
 
     return build
 
 
+def _reader_bytes(ctx: Context, s: S.RagSettings) -> int:
+    """What retrieval adds to the base: the index, and the built-in reader where it reads."""
+    return folder_bytes(ctx.workspace.index) + (folder_bytes(ctx.workspace.reader) if s.reader == "builtin" else 0)
+
+
 def rag(ctx: Context, s: S.RagSettings) -> Built:
-    model = _metered(ctx.workspace.base)
-    return Built(_rag(model, ctx, s), model, artifact_bytes=folder_bytes(ctx.workspace.index))
+    reader, causal, name = _reader(ctx, s)
+    return Built(_rag(reader, ctx, s), [reader], causal, artifact_bytes=_reader_bytes(ctx, s),
+                 notes=[f"read by {name}"])
 
 
 def _train(ctx: Context, s: S.TrainingSettings, base: Path, method: BaseModel | None = None, **run: Any) -> Built:
@@ -120,9 +161,9 @@ def _train(ctx: Context, s: S.TrainingSettings, base: Path, method: BaseModel | 
     if method is not None:
         run["method"] = method.model_dump(include=set(registry.method(method.name).settings.model_fields))
     result = pretrain(PretrainConfig(out=out, base=base, train=train, **run))
-    model = _metered(out)
+    metered, model = _decoder(out)
     size = json.loads((out / "cost.json").read_text())["artifact_bytes"]  # the adapter alone, or the whole model
-    return Built(_prompted(model), model, out, result.wall_seconds, result.trainable_parameters, size)
+    return Built(_prompted(metered), [metered], model, out, result.wall_seconds, result.trainable_parameters, size)
 
 
 def on_domain_text(ctx: Context, s: Any) -> Built:
@@ -148,47 +189,45 @@ def domain_tokens_lora(ctx: Context, s: S.DomainTokensLoraSettings) -> Built:
     return built
 
 
+def asked(prompts: Sequence[str]) -> list[str]:
+    """Prompts as a trained strategy is asked them (the zero-shot template): what its SFT data must hold."""
+    from adaptlab.prompting.prompter import Prompter, PromptSettings
+
+    return Prompter.from_settings(PromptSettings(template="zero_shot")).render(prompts)
+
+
 def sft(ctx: Context, s: S.SftSettings) -> Built:
     from adaptlab.corpus.documents import write_jsonl
-    from adaptlab.evaluation.tasks import read_instructions
-    from adaptlab.prompting.prompter import Prompter, PromptSettings
+    from adaptlab.evaluation.tasks import read_instructions, read_qa
 
     ws = ctx.workspace
     instructions = read_instructions(ws.task_file("instructions_train.jsonl"))
-    asked = Prompter.from_settings(PromptSettings(template="zero_shot")).render([r["prompt"] for r in instructions])
-    examples = [{"prompt": p, "response": r["response"]} for p, r in zip(asked, instructions)]
-    if s.reading:
-        examples += _reading_examples(ws, s.k, s.sentences)
+    pairs = [(r["prompt"], r["response"]) for r in instructions]
+    questions = read_qa(ws.task_file("qa_train.jsonl")) if s.questions else []
+    pairs += [(r["question"], r["answer"]) for r in questions]
+    examples = [{"prompt": p, "response": response} for p, (_, response) in zip(asked([p for p, _ in pairs]), pairs)]
     data = ctx.out / "sft.jsonl"
     write_jsonl(data, examples)
     built = _train(ctx, s, ws.base, sft={"train_file": data})
-    built.notes.append(f"{len(examples)} SFT examples ({len(instructions)} instructions)")
+    built.notes.append(f"{len(examples)} SFT examples ({len(instructions)} instructions, {len(questions)} questions)")
     return built
 
 
-def _reading_examples(ws: Workspace, k: int, sentences: int | None) -> list[dict[str, str]]:
-    """The training questions over their retrieved passages, answered (the RAG reader recipe)."""
-    from adaptlab.evaluation.tasks import read_qa
-    from adaptlab.retrieval.metrics import doc_id_matcher
-    from adaptlab.retrieval.rag import RagLM
-    from adaptlab.retrieval.reader import future_reader, reader_examples
-    from adaptlab.retrieval.search import open_searcher
-
-    searcher = open_searcher(ws.index)
-    records = read_qa(ws.task_file("qa_train.jsonl"), ("question", "answer", "doc_id"))
-    return reader_examples(RagLM(future_reader(ws.base), searcher, k=k, sentences=sentences), records,
-                           doc_id_matcher(searcher.index.hashes))
-
-
 def rag_sft(ctx: Context, s: S.RagSftSettings) -> Built:
-    """RAG read by an earlier SFT strategy's model: its training is this strategy's too."""
+    """An earlier SFT strategy's model writes each record, the reader fills its fields from retrieved
+    passages (`retrieval.fill`); a question is the reader's. The SFT's training is this strategy's too."""
+    from adaptlab.retrieval.fill import FilledRecordLM
+
     trained = ctx.earlier.get(s.over)
     if trained is None or trained.get("status") != "done":
-        raise RuntimeError(f"its reader, strategy {s.over!r}, has no finished run")
-    model = _metered(Path(trained["run"]))
+        raise RuntimeError(f"its writer, strategy {s.over!r}, has no finished run")
+    writer, model = _decoder(Path(trained["run"]))
+    reader, _, name = _reader(ctx, s)
     measures = trained["measures"]
-    return Built(_rag(model, ctx, s), model, Path(trained["run"]), measures["train_seconds"],
-                 measures["trainable_parameters"], measures["artifact_bytes"] + folder_bytes(ctx.workspace.index))
+    lm = FilledRecordLM(_prompted(writer), _rag(reader, ctx, s))
+    return Built(lm, [writer, reader], model, Path(trained["run"]), measures["train_seconds"],
+                 measures["trainable_parameters"], measures["artifact_bytes"] + _reader_bytes(ctx, s),
+                 [f"records written by {s.over}, fields read by {name}"])
 
 
 @dataclass(frozen=True)
@@ -219,12 +258,13 @@ def study_methods() -> dict[str, StudyMethod]:
 
 
 DEFAULT_STRATEGIES: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("zero_shot", "zero_shot", {}), ("few_shot", "few_shot", {}), ("chain_of_thought", "chain_of_thought", {}),
-    ("rag", "rag", {}), ("continued_pretraining", "full", {}), ("lora", "lora", {}),
-    ("bottleneck", "pfeiffer", {"r": 16}), ("prefix", "prefix", {}), ("sft", "sft", {}),
-    ("domain_tokens_lora", "domain_tokens_lora", {}), ("rag_sft", "rag_sft", {}),
+    ("zero_shot", "zero_shot", {}), ("few_shot", "few_shot", {}), ("rag", "rag", {}), ("sft", "sft", {}),
+    ("rag_sft", "rag_sft", {}), ("continued_pretraining", "full", {}), ("lora", "lora", {}),
+    ("bottleneck", "pfeiffer", {"r": 16}), ("prefix", "prefix", {}), ("domain_tokens_lora", "domain_tokens_lora", {}),
 )
-"""The default study: (strategy name, method, settings), one of each family."""
+"""The default study: (strategy name, method, settings): the baseline, the toolkit's best recipes for
+knowledge (RAG with the extractive reader), behaviour (SFT) and both (RAG + SFT), few-shot with similar
+examples, and one of each weight-adaptation family."""
 
 
 def build(method: str, ctx: Context, settings: BaseModel) -> Built:

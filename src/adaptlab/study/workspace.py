@@ -1,6 +1,7 @@
 """What every strategy of a study is built from, prepared once and kept between runs.
 
-The base (a local folder, or pretrained here on the built-in general English corpus),
+The base (the shipped instruction-following one, a local folder, or pretrained here on the
+built-in general English corpus), the extractive reader (shipped),
 the domain (the synthetic one, or a user's folder), the domain's text prepared and
 encoded with the base's tokenizer (continued pretraining, domain bits per byte), the
 general corpus (general bits per byte: what was forgotten), the RAG index over the
@@ -40,6 +41,7 @@ class Workspace:
     general_corpus: Path
     index: Path  # RAG index over the domain's documents
     examples: Path  # few-shot pool: QA pairs and instructions as question/answer
+    reader: Path  # the built-in extractive reader (study.builtin)
 
     def task_file(self, name: str) -> Path:
         return self.domain / name
@@ -61,6 +63,7 @@ def once(path: Path, build: Callable[[Path], None]) -> Path:
 
 def prepare_workspace(root: Path, base: BaseSpec, domain: DomainSpec, console: Console) -> Workspace:
     from adaptlab.corpus.builtin import write_general_corpus
+    from adaptlab.study.builtin import builtin_model
 
     general = once(root / "general-corpus", lambda tmp: write_general_corpus(tmp))
     base_dir, base_id = _base(root, base, general, console)
@@ -72,10 +75,15 @@ def prepare_workspace(root: Path, base: BaseSpec, domain: DomainSpec, console: C
     examples = root / f"examples-{domain_id}.jsonl"
     if not examples.exists():
         _write_examples(domain_dir, examples)
-    return Workspace(base_dir, base_id, domain_dir, domain_id, corpus, shards, general, index, examples)
+    return Workspace(base_dir, base_id, domain_dir, domain_id, corpus, shards, general, index, examples,
+                     builtin_model("reader"))
 
 
 def _base(root: Path, spec: BaseSpec, general: Path, console: Console) -> tuple[Path, str]:
+    if spec.builtin:
+        from adaptlab.study.builtin import BUILTIN_DIR, HASHES, builtin_model
+
+        return builtin_model("base"), digest(json.loads((BUILTIN_DIR / HASHES).read_text()))
     if spec.run is not None:
         from adaptlab.runs import resolve_model_dir
 
