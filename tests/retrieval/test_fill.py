@@ -19,10 +19,15 @@ class Scripted(LM):
     def __init__(self, answers: dict[str, str]):
         self.answers = answers
         self.asked: list[str] = []
+        self.read_over: list[tuple[str, str]] = []  # (query, focus) of each field read
 
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
         self.asked += [prompt for prompt, _ in requests]
         return [self.answers.get(prompt, "") for prompt, _ in requests]
+
+    def read(self, requests, *, queries, focus):  # RagLM.read: retrieved for a query, cut to a focus
+        self.read_over += list(zip(queries, focus))
+        return self.generate_until(requests)
 
     def loglikelihood(self, requests):
         return [(-1.0, True) for _ in requests]
@@ -56,6 +61,8 @@ def test_each_field_is_read_from_the_documents_in_the_writers_layout(kind, writt
     assert check_format(make_spec(kind, FIELDS, "compound"), out)
     assert reader.asked == [field_question(f, INSTRUCTION) for f in FIELDS]  # 'dose mg? Give Farondrix's ...'
     assert reader.asked[1] == "dose mg? " + INSTRUCTION
+    # each field over the passages the instruction retrieves, cut to the sentences closest to its name
+    assert reader.read_over == [(INSTRUCTION, "name"), (INSTRUCTION, "dose mg"), (INSTRUCTION, "target")]
 
 
 def test_a_plain_answer_is_the_readers_and_a_field_the_reader_misses_keeps_the_written_value():

@@ -27,7 +27,7 @@ MORE = [name for name in registry.methods() if name not in {method for _, method
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    tiny = {"steps": 4, "batch_size": 4}
+    tiny = {"steps": 4, "batch_size": 4, "seq_len": 128}
     strategies = "\n".join(f"  - {json.dumps({'name': name, 'method': method, 'settings': {**settings, **tiny}})}"
                            if name in TRAINED else f"  - {json.dumps({'name': name, 'method': method})}"
                            for name, method, settings in DEFAULT_STRATEGIES)

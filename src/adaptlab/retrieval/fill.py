@@ -7,8 +7,11 @@ know them); an extractive reader over retrieved passages finds facts but writes 
 `LM` composes the two: the writer answers, and when its answer is a record each field is asked
 of the reader (`field_question`: the field's name and the instruction, which names the record's
 subject; a small writer garbles names it should copy) and the reader's span replaces the written
-value, in the writer's layout. A reply that is no record (a plain question) is the reader's
-answer. This is slot filling by extractive QA, the retrieve-and-read design applied per field.
+value, in the writer's layout. Each field is read over the passages the instruction retrieves, cut
+to the sentences closest to the field's name ("dose mg": the whole instruction, or the subject's
+name, would pick the sentences that repeat the name over the one that states the fact). A reply
+that is no record (a plain question) is the reader's answer. This is slot filling by
+extractive QA, the retrieve-and-read design applied per field.
 """
 
 from __future__ import annotations
@@ -19,11 +22,9 @@ from typing import Any
 
 from adaptlab.corpus.synth_formats import parse_record, render
 from adaptlab.lm import LM
-from adaptlab.retrieval.rag import DEFAULT_GEN_KWARGS
+from adaptlab.retrieval.rag import DEFAULT_GEN_KWARGS, RagLM
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
 QUESTION_WORDS = 24  # of the instruction: where it names its subject, leaving a small reader room for passages
 
 
@@ -51,9 +52,9 @@ def filled_value(found: str, written: str, kind: str) -> str:
 
 
 class FilledRecordLM(LM):
-    """A writer's records with their fields read by `rag` (a `RagLM`: the reader over retrieval)."""
+    """A writer's records with their fields read by `rag` (the reader over retrieval; module docstring)."""
 
-    def __init__(self, writer: LM, rag: LM):
+    def __init__(self, writer: LM, rag: RagLM):
         self.writer = writer
         self.rag = rag
 
@@ -62,24 +63,30 @@ class FilledRecordLM(LM):
         records = [parse_record(text) for text in written]
         plain = [i for i, record in enumerate(records) if record is None]
         answers = dict(zip(plain, self.rag.generate_until([requests[i] for i in plain]))) if plain else {}
-        asks: list[tuple[int, str, str]] = []  # (request, field, question)
-        for i, record in enumerate(records):
-            if record is not None:
-                asks += [(i, field, field_question(field, requests[i][0])) for field in record[1]]
-        found = self.rag.generate_until([(q, DEFAULT_GEN_KWARGS) for _, _, q in asks]) if asks else []
-        by_request: dict[int, dict[str, str]] = {}
-        for (i, field, _), span in zip(asks, found):
-            by_request.setdefault(i, {})[field] = span
+        filled = [i for i, record in enumerate(records) if record is not None]
+        found = dict(zip(filled, self._read_fields([(requests[i][0], list(records[i][1])) for i in filled])))
         out = []
-        for i, (text, record) in enumerate(zip(written, records)):
+        for i, record in enumerate(records):
             if record is None:
                 out.append(answers[i])
                 continue
             spec, values = record
-            fields = spec["fields"]
-            filled = {f: typed(filled_value(by_request[i][f], values[f], fields[f]), fields[f]) for f in values}
-            out.append(render(spec, filled))
+            kinds = spec["fields"]
+            out.append(render(spec, {f: typed(filled_value(found[i][f], values[f], kinds[f]), kinds[f])
+                                     for f in values}))
         return out
+
+    def _read_fields(self, records: Sequence[tuple[str, list[str]]]) -> list[dict[str, str]]:
+        """Each (instruction, fields)'s values as the reader finds them over the passages the instruction
+        retrieves, cut to the sentences closest to the field's name (module docstring)."""
+        asks = [(i, field) for i, (_, fields) in enumerate(records) for field in fields]
+        spans = self.rag.read([(field_question(field, records[i][0]), DEFAULT_GEN_KWARGS) for i, field in asks],
+                              queries=[records[i][0] for i, _ in asks],
+                              focus=[field.replace("_", " ") for _, field in asks]) if asks else []
+        found: list[dict[str, str]] = [{} for _ in records]
+        for (i, field), span in zip(asks, spans):
+            found[i][field] = span
+        return found
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
         """Scored by the writer: the reader only points at spans."""

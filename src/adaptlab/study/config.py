@@ -38,7 +38,7 @@ class TrainedBase(_Strict):
 
     size: str = "1m"
     steps: int = Field(default=800, gt=0)
-    seq_len: int = Field(default=256, gt=1, description="its context: room for a RAG prompt or two examples")
+    seq_len: int = Field(default=512, gt=1, description="its context: room for two examples and a question")
     batch_size: int = Field(default=8, gt=0)
     vocab_size: int = Field(default=2048, ge=300)
 
