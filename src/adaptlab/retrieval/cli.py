@@ -177,6 +177,7 @@ def reader_data(
     from adaptlab.fileio import check_output
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
+    from adaptlab.corpus import synth
     from adaptlab.retrieval.reader import future_reader, practice_examples, reader_examples
     from adaptlab.retrieval.search import open_searcher
 
@@ -187,8 +188,9 @@ def reader_data(
     examples = reader_examples(rag, records, doc_id_matcher(searcher.index.hashes), counterfactuals=counterfactuals)
     if practice_domains:
         with tempfile.TemporaryDirectory(prefix="adaptlab-practice-") as work:
-            examples += practice_examples(rag.reader, practice_domains, Path(work), searcher.embedder,
-                                          searcher.index.info.chunking, k=k, mode=mode, sentences=sentences)
+            examples += practice_examples(rag.reader, synth.practice_domains(practice_domains), Path(work),
+                                          searcher.embedder, searcher.index.info.chunking, k=k, mode=mode,
+                                          sentences=sentences)
     write_jsonl(out_file, examples)
     out.print(f"{len(examples)} reader examples -> {out_file}", highlight=False)
 
