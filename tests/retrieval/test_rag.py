@@ -117,7 +117,6 @@ def test_rag_over_a_real_index_and_a_real_decoder(real_index, small_domain, deco
 
 def test_read_retrieves_for_the_query_and_keeps_the_sentences_closest_to_the_focus():
     from retrieval.fakes import HashEmbedder
-    from retrieval.rag_fakes import CharReader, FixedSearcher, hit
 
     searcher = FixedSearcher([hit("d1", "The sponsor is Acme Labs. The dose is 10 mg. It is blue.")])
     searcher.embedder = HashEmbedder()

@@ -63,8 +63,8 @@ def test_what_few_shot_examples_changed_is_said_layout_by_layout():
     zero["measures"]["format_compliance_by_kind"] = {"xml": 1.0, "json": 1.0, "csv": 0.0}
     few["measures"]["format_compliance_by_kind"] = {"xml": 1.0, "json": 0.8, "csv": 0.0}
     text = prompting_effect([zero, few])
-    assert text == ("Prompting: few-shot (few) answers in the required format 0.500 of the time, level with zero-shot's "
-                    "0.500 (zero); by layout, few-shot against zero-shot: xml 1.00 against 1.00, json 0.80 against "
+    assert text == ("Prompting: few-shot (few) answers in the required format 0.500 of the time, level with "
+                    "zero-shot's 0.500 (zero); by layout, few-shot against zero-shot: xml 1.00 against 1.00, json 0.80 against "
                     "1.00, csv 0.00 against 0.00. The examples shown did not make the base write the csv layouts it "
                     "does not already follow; fine-tuning on them is what teaches them.")
     few["measures"]["format_compliance"] = 0.7

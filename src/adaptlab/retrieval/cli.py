@@ -172,12 +172,12 @@ def reader_data(
     `adaptlab finetune --base BASE --sft OUT`."""
     import tempfile
 
+    from adaptlab.corpus import synth
     from adaptlab.corpus.documents import write_jsonl
     from adaptlab.evaluation.tasks import read_qa
     from adaptlab.fileio import check_output
     from adaptlab.retrieval.metrics import doc_id_matcher
     from adaptlab.retrieval.rag import RagLM
-    from adaptlab.corpus import synth
     from adaptlab.retrieval.reader import future_reader, practice_examples, reader_examples
     from adaptlab.retrieval.search import open_searcher
 

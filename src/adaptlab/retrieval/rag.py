@@ -150,8 +150,9 @@ class RagLM(LM):
         """Each question's prompt over its retrieved passages (retrieval runs as one batch), fitted to
         leave its `reserved` tokens free, and the passages kept. The passages are retrieved for `queries`
         and cut to the sentences closest to `focus` (both default to the questions)."""
-        hits = self.searcher.search(list(queries or questions), k=self.k, mode=self.mode)
-        return [self.fit_prompt(h, q, r) for q, h, r in zip(questions, self.narrowed(focus or questions, hits), reserved)]
+        hits = self.narrowed(focus or questions, self.searcher.search(list(queries or questions), k=self.k,
+                                                                      mode=self.mode))
+        return [self.fit_prompt(h, q, r) for q, h, r in zip(questions, hits, reserved)]
 
     def read(self, requests: Sequence[tuple[str, dict[str, Any]]], *, queries: Sequence[str],
              focus: Sequence[str]) -> list[str]:
