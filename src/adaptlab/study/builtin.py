@@ -150,9 +150,10 @@ def _build_reader(recipe: Recipe, shards: Path, work: Path, out: Path, console: 
     _keep(work / "reader-tuned", out)
 
 
-def file_hashes(folder: Path) -> dict[str, str]:
+def file_hashes(folder: Path, under: str = "") -> dict[str, str]:
+    """SHA-256 of every file in `folder` (only those under its subfolder `under`), by relative path."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != HASHES}
+            for p in sorted((folder / under).rglob("*")) if p.is_file() and p.name != HASHES}
 
 
 def build_builtin(out: Path, recipe: Recipe, console: Console) -> float:
@@ -186,7 +187,7 @@ def builtin_model(name: str, folder: Path = BUILTIN_DIR) -> Path:
     except (OSError, json.JSONDecodeError):
         raise UserError(f"{folder / HASHES}: missing or unreadable; {REBUILD}") from None
     mine = {path: digest for path, digest in expected.items() if path.startswith(f"{name}/")}
-    actual = {path: digest for path, digest in file_hashes(folder).items() if path.startswith(f"{name}/")}
+    actual = file_hashes(folder, name)
     if not mine or mine != actual:
         changed = sorted(p for p in mine.keys() | actual.keys() if mine.get(p) != actual.get(p))
         raise UserError(f"{folder / name}: files differ from {HASHES} ({', '.join(changed) or 'none recorded'}); "
