@@ -3,7 +3,7 @@ import re
 import pytest
 
 from adaptlab.errors import UserError
-from adaptlab.retrieval.chunking import ChunkSettings, chunk_text, hf_token_spans
+from adaptlab.retrieval.chunking import ChunkSettings, chunk_text, hf_token_spans, joined, sentences
 from retrieval.fakes import bert_tokenizer
 
 
@@ -52,6 +52,15 @@ def test_chunks_keep_offsets_ids_and_fit_the_embedders_budget(small_docs):
         covered = "".join(doc.text[c.start : c.end] for c in chunks)
         assert all(w in covered for w in doc.text.split())
         assert all(b.start < a.end for a, b in zip(chunks, chunks[1:]))  # they overlap
+
+
+def test_a_documents_chunks_join_back_into_its_sentences_each_once():
+    doc = "a b c d. e f. g h i j.\n\nk l m. n o p q r s t u v w x."
+    chunks = chunk_text("d", doc, ChunkSettings(8, 3), words)
+    assert chunks[1].start < chunks[0].end  # they overlap
+    shuffled = [*chunks[::-1]]
+    assert sentences(joined(shuffled)) == sentences(doc)  # overlaps once, gaps as breaks, in document order
+    assert joined([]) == ""
 
 
 def test_blank_documents_have_no_chunks_and_settings_are_checked():

@@ -1,4 +1,5 @@
-"""Records filled from the documents: the writer's layout kept, each field's value the reader's."""
+"""Records filled from the documents: the writer's layout kept, each field's value the reader's,
+read from the instruction's first document."""
 
 from __future__ import annotations
 
@@ -10,24 +11,32 @@ import pytest
 
 from adaptlab.corpus.synth_formats import check_format, make_spec
 from adaptlab.lm import LM
-from adaptlab.retrieval.fill import FilledRecordLM, field_question
+from adaptlab.retrieval.chunking import Chunk
+from adaptlab.retrieval.fill import FilledRecordLM, field_focus, field_question
+from adaptlab.retrieval.rag import RagLM
+from retrieval.fakes import HashEmbedder
+from retrieval.rag_fakes import FixedSearcher, hit
 
 
 class Scripted(LM):
-    """Answers each prompt from a table (a missing one is ''), recording what it was asked."""
+    """Answers each prompt's question (its `Question:` line, or the whole prompt) from a table, a missing
+    one '', recording the prompts; one token per character."""
+
+    max_length = 2000
 
     def __init__(self, answers: dict[str, str]):
         self.answers = answers
-        self.asked: list[str] = []
-        self.read_over: list[tuple[str, str]] = []  # (query, focus) of each field read
+        self.prompts: list[str] = []
+
+    def render(self, context: str) -> str:
+        return context
+
+    def encode(self, text: str) -> list[int]:
+        return [ord(ch) for ch in text]
 
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
-        self.asked += [prompt for prompt, _ in requests]
-        return [self.answers.get(prompt, "") for prompt, _ in requests]
-
-    def read(self, requests, *, queries, focus):  # RagLM.read: retrieved for a query, cut to a focus
-        self.read_over += list(zip(queries, focus))
-        return self.generate_until(requests)
+        self.prompts += [prompt for prompt, _ in requests]
+        return [self.answers.get(question(prompt), "") for prompt, _ in requests]
 
     def loglikelihood(self, requests):
         return [(-1.0, True) for _ in requests]
@@ -36,12 +45,32 @@ class Scripted(LM):
         return [-1.0 for _ in texts]
 
 
-INSTRUCTION = "Give Farondrix's name, dose_mg and target in this layout."
-READER = Scripted({field_question("name", INSTRUCTION): "Farondrix",
-                   field_question("dose_mg", INSTRUCTION): "450 mg",
-                   field_question("target", INSTRUCTION): "Kelomin receptor",
-                   "What is the dose of Farondrix?": "450 mg"})
+def question(prompt: str) -> str:
+    return prompt.rsplit("Question: ", 1)[-1].removesuffix("\nAnswer:")
+
+
+INSTRUCTION = ("Give the facts about Farondrix in this layout, where name is the compound's name; dose_mg is its "
+               "standard adult dose in milligrams, as a number; target is the protein it acts on.")
+# Farondrix's document in two overlapping chunks, the first retrieved; another compound's document
+# states the same kinds of fact (retrieved second: its sentences must not be read)
+FARONDRIX = ("Farondrix: compound monograph. Farondrix acts on the protein Kelomin receptor. ",
+             "The standard adult dose of Farondrix is 450 mg, taken once daily. It is blue.")
+CHUNKS = [Chunk("farondrix", 0, 0, len(FARONDRIX[0]) - 1, FARONDRIX[0].strip()),
+          Chunk("farondrix", 1, len(FARONDRIX[0]), len("".join(FARONDRIX)), FARONDRIX[1])]
+OTHER = hit("zelmax", "The standard adult dose of Zelmax is 999 mg. Zelmax is an inhibitor of the protein Wrongase.")
+READS = {field_question("name", INSTRUCTION): "Farondrix",
+         field_question("dose_mg", INSTRUCTION): "450 mg",
+         field_question("target", INSTRUCTION): "Kelomin receptor",
+         "What is the dose of Farondrix?": "450 mg"}
 FIELDS = {"name": "text", "dose_mg": "number", "target": "text"}
+
+
+def filler(writer: dict[str, str], reads: dict[str, str], sentences: int | None = 1) -> tuple[FilledRecordLM, Scripted]:
+    reader = Scripted(reads)
+    searcher = FixedSearcher([hit("farondrix", CHUNKS[0].text), OTHER], extra=CHUNKS[1:])
+    searcher.index.chunks[0] = CHUNKS[0]
+    searcher.embedder = HashEmbedder()
+    return FilledRecordLM(Scripted(writer), RagLM(reader, searcher, k=2, sentences=sentences)), reader
 
 
 @pytest.mark.parametrize("kind, written, filled", [
@@ -54,29 +83,36 @@ FIELDS = {"name": "text", "dose_mg": "number", "target": "text"}
     ("csv", "name,dose_mg,target\nFarondrix,999,Wrong", "name,dose_mg,target\nFarondrix,450,Kelomin receptor"),
 ])
 def test_each_field_is_read_from_the_documents_in_the_writers_layout(kind, written, filled):
-    reader = Scripted(READER.answers)
-    lm = FilledRecordLM(Scripted({INSTRUCTION: written}), reader)
+    lm, reader = filler({INSTRUCTION: written}, READS)
     [out] = lm.generate_until([(INSTRUCTION, {"until": ["\n\n"]})])
     assert out == filled
     assert check_format(make_spec(kind, FIELDS, "compound"), out)
-    assert reader.asked == [field_question(f, INSTRUCTION) for f in FIELDS]  # 'dose mg? Give Farondrix's ...'
-    assert reader.asked[1] == "dose mg? " + INSTRUCTION
-    # each field over the passages the instruction retrieves, cut to the sentences closest to its name
-    assert reader.read_over == [(INSTRUCTION, "name"), (INSTRUCTION, "dose mg"), (INSTRUCTION, "target")]
+    assert [question(p) for p in reader.prompts] == [field_question(f, INSTRUCTION) for f in FIELDS]
+    # each field over the first document only, cut to its sentence closest to what the field holds
+    dose = reader.prompts[1]
+    assert dose == ("[farondrix] The standard adult dose of Farondrix is 450 mg, taken once daily.\n\n"
+                    "Question: dose mg: its standard adult dose in milligrams?\nAnswer:")
+    assert "Kelomin receptor" in reader.prompts[2] and all("Zelmax" not in p for p in reader.prompts)
+
+
+def test_without_sentences_the_whole_first_document_is_read_its_overlap_once():
+    lm, reader = filler({INSTRUCTION: '{"name": "Farondrix", "dose_mg": 999, "target": "Wrong"}'}, READS, None)
+    lm.generate_until([(INSTRUCTION, {})])
+    assert reader.prompts[0].startswith(f"[farondrix] {CHUNKS[0].text}\n\n{CHUNKS[1].text}\n\nQuestion: name")
 
 
 def test_a_plain_answer_is_the_readers_and_a_field_the_reader_misses_keeps_the_written_value():
-    reader = Scripted({**READER.answers, field_question("target", INSTRUCTION): ""})
-    writer = Scripted({"What is the dose of Farondrix?": "I think 300 mg",
-                       INSTRUCTION: '{"name": "Farondrix", "dose_mg": 999, "target": "Written"}'})
-    lm = FilledRecordLM(writer, reader)
+    lm, _ = filler({"What is the dose of Farondrix?": "I think 300 mg",
+                    INSTRUCTION: '{"name": "Farondrix", "dose_mg": 999, "target": "Written"}'},
+                   {**READS, field_question("target", INSTRUCTION): ""})
     answers = lm.generate_until([("What is the dose of Farondrix?", {}), (INSTRUCTION, {})])
     assert answers[0] == "450 mg"
     assert json.loads(answers[1]) == {"name": "Farondrix", "dose_mg": 450, "target": "Written"}
 
 
-def test_a_field_question_is_the_field_in_words_and_the_instructions_first_words():
-    long = "Report on  Farondrix\nin exactly this layout: " + " ".join(f"w{i}" for i in range(40))
-    question = field_question("half_life_hours", long)
-    assert question.startswith("half life hours? Report on Farondrix in exactly this layout: w0 w1")
-    assert len(question.split()) == 3 + 24
+def test_a_fields_focus_is_its_words_and_what_the_instruction_says_it_holds():
+    assert field_focus("dose_mg", INSTRUCTION) == "dose mg: its standard adult dose in milligrams"
+    assert field_focus("target", "Report on X.\nTARGET: <text>\nwhere TARGET is the protein it acts on.") == \
+        "target: the protein it acts on"  # keys written in capitals, as the key-value layout does
+    assert field_focus("half_life_hours", "Give X's half_life_hours as JSON.") == "half life hours"
+    assert field_question("target", INSTRUCTION) == "target: the protein it acts on?"

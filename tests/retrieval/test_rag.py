@@ -113,16 +113,3 @@ def test_rag_over_a_real_index_and_a_real_decoder(real_index, small_domain, deco
     assert squash(extractive.text.split()) in squash("\0".join(p.text for p in extractive.passages).split())
     with pytest.raises(UserError, match="unknown search mode"):
         RagLM(rag.reader, searcher, mode="sparse")
-
-
-def test_read_retrieves_for_the_query_and_keeps_the_sentences_closest_to_the_focus():
-    from retrieval.fakes import HashEmbedder
-
-    searcher = FixedSearcher([hit("d1", "The sponsor is Acme Labs. The dose is 10 mg. It is blue.")])
-    searcher.embedder = HashEmbedder()
-    reader = CharReader(2000)
-    rag = RagLM(reader, searcher, k=1, sentences=1)
-    assert rag.read([("dose? Report on X", {"max_gen_toks": 4})], queries=["Report on X"], focus=["The dose is"]) \
-        == [" 10 mg"]
-    assert searcher.queries == ["Report on X"]
-    assert reader.prompts == ["[d1] The dose is 10 mg.\n\nQuestion: dose? Report on X\nAnswer:"]

@@ -85,20 +85,25 @@ def test_practice_domains_ask_every_question_of_fresh_domains_over_their_own_ind
     assert evaluated.isdisjoint((r["question"], r["answer"]) for r in records)
 
 
-def test_field_questions_ask_each_instruction_field_as_filling_asks_and_answer_as_the_documents_write():
+def test_with_fields_practice_asks_each_instruction_field_as_filling_asks_over_its_own_document(tmp_path):
     from adaptlab.corpus.synth_formats import field_values
     from adaptlab.retrieval.fill import field_question
-    from adaptlab.retrieval.reader import field_questions
 
-    domain = generate(seed=PRACTICE_SEEDS, n_compounds=8)
+    chunking = ChunkSettings(64, 8)
+    domain = generate(seed=PRACTICE_SEEDS)
+    plain = practice_examples(CharReader(2000), practice_domains(1), tmp_path, HashEmbedder(), chunking, k=3,
+                              sentences=2)
+    examples = practice_examples(CharReader(2000), practice_domains(1), tmp_path, HashEmbedder(), chunking, k=3,
+                                 sentences=2, fields=True)
+    assert examples[:len(plain)] == plain
+    fields = examples[len(plain):]
     instructions = domain.records["instructions_train.jsonl"] + domain.records["instructions_eval.jsonl"]
-    every = field_questions(domain, limit=10**6)
-    assert len(every) == sum(len(r["format"]["fields"]) for r in instructions)
-    first = instructions[0]
-    values = field_values(first["format"], first["response"])
-    assert {(field_question(f, first["prompt"]), v) for f, v in values.items()} <= \
-        {(r["question"], r["answer"]) for r in every}
-    assert all(r["answer"] in domain.documents[r["doc_id"]] for r in every)  # '450' of '450 mg'
-    sampled = field_questions(domain, limit=10)
-    assert len(sampled) == 10 and sampled == field_questions(domain, limit=10)  # the same ten every time
-    assert all(r in every for r in sampled)
+    asked = {(field_question(f, r["prompt"]), v, r["doc_id"]) for r in instructions  # a field asked alike once
+             for f, v in field_values(r["format"], r["response"]).items()}
+    assert len(fields) == len(asked) and len({(e["prompt"], e["response"]) for e in fields}) == len(fields)
+    by_question = {(q, v): doc for q, v, doc in asked}
+    for e in fields:
+        passages, q = e["prompt"].removesuffix("\nAnswer:").split("\n\nQuestion: ")
+        doc = by_question[(q, e["response"])]  # asked as filling asks it, answered as the record holds it
+        assert passages.startswith(f"[{doc}] ") and passages.count("[") == 1  # its own document only
+        assert e["response"] in passages and len(passages.split(". ")) <= 2  # '450' of '450 mg', in 2 sentences

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,6 +53,20 @@ class Chunk:
     start: int
     end: int
     text: str
+
+
+def joined(chunks: Iterable[Chunk]) -> str:
+    """A document's text as its chunks cover it, overlaps once; a gap between two chunks (the
+    whitespace chunking drops) as a paragraph break, so sentences stay apart."""
+    text, covered = "", 0
+    for chunk in sorted(chunks, key=lambda c: c.start):
+        if chunk.end <= covered:
+            continue
+        if chunk.start > covered and text:
+            text += "\n\n"
+        text += chunk.text[max(0, covered - chunk.start):]
+        covered = chunk.end
+    return text
 
 
 def hf_token_spans(tokenizer: Any) -> TokenSpans:

@@ -29,8 +29,8 @@ class Excerpt:
     text: str
 
 
-def compress(questions: Sequence[str], passages: Sequence[Sequence[Hit]], embedder: TextEmbedder, keep: int, *,
-             required: Sequence[str] | None = None) -> list[list[Excerpt]]:
+def compress(questions: Sequence[str], passages: Sequence[Sequence[Hit | Excerpt]], embedder: TextEmbedder,
+             keep: int, *, required: Sequence[str] | None = None) -> list[list[Excerpt]]:
     """Each question's passages cut to their `keep` sentences most similar to it (cosine of
     embeddings, every distinct text embedded once per call). With `required` (one string per
     question, as for training a reader), a question whose kept sentences lack its string has

@@ -5,34 +5,84 @@ two things at once: a layout, which fine-tuning teaches, and facts, which retrie
 small decoder fine-tuned on the layouts writes the record well and its facts badly (it cannot
 know them); an extractive reader over retrieved passages finds facts but writes no layout. This
 `LM` composes the two: the writer answers, and when its answer is a record each field is asked
-of the reader (`field_question`: the field's name and the instruction, which names the record's
-subject; a small writer garbles names it should copy) and the reader's span replaces the written
-value, in the writer's layout. Each field is read over the passages the instruction retrieves, cut
-to the sentences closest to the field's name ("dose mg": the whole instruction, or the subject's
-name, would pick the sentences that repeat the name over the one that states the fact). A reply
-that is no record (a plain question) is the reader's answer. This is slot filling by
-extractive QA, the retrieve-and-read design applied per field.
+of the reader and the reader's span replaces the written value, in the writer's layout. A reply
+that is no record (a plain question) is the reader's answer. This is slot filling by extractive
+QA, the retrieve-and-read design applied per field.
+
+A record describes one subject, so its fields are read from one document: the one the instruction
+retrieves first, whole (all its chunks), cut to the sentences closest to what the instruction says
+the field holds (`field_focus`: "side effect: its most frequent adverse effect"). Passages of
+other documents state the same kind of fact about other subjects, and were the reader's most
+frequent mistake; the question needs no subject then, so it is the focus alone, short enough to
+leave a small reader's context to the sentences. `field_examples` renders a reader's training
+examples through the same `field_prompts`, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from adaptlab.corpus.synth_formats import parse_record, render
+from adaptlab.corpus.synth_formats import field_values, parse_record, render
+from adaptlab.errors import UserError
 from adaptlab.lm import LM
-from adaptlab.retrieval.rag import DEFAULT_GEN_KWARGS, RagLM
+from adaptlab.retrieval.chunking import joined
+from adaptlab.retrieval.compress import Excerpt, compress
+from adaptlab.retrieval.rag import DEFAULT_GEN_KWARGS, Passage, RagLM
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-QUESTION_WORDS = 24  # of the instruction: where it names its subject, leaving a small reader room for passages
+ANSWER_TOKENS = DEFAULT_GEN_KWARGS["max_gen_toks"]
+
+
+def field_focus(field: str, instruction: str) -> str:
+    """The field in words and what the instruction says it is ('dose_mg is its standard adult dose in
+    milligrams, as a number' gives 'dose mg: its standard adult dose in milligrams'); the words alone
+    when the instruction does not say."""
+    words = field.replace("_", " ")
+    said = re.search(rf"\b{re.escape(field)}\s+(?:is|means)\s+([^;,.\n]+)", instruction, re.IGNORECASE)
+    return f"{words}: {said.group(1).strip()}" if said else words
 
 
 def field_question(field: str, instruction: str) -> str:
-    """What the reader is asked for one field of the record an instruction asks for: 'dose mg? Give
-    the facts about Farondrix as ...' (the instruction's first words). Readers are trained on
-    questions in this form (`retrieval.reader.field_questions`), so the two must not drift apart."""
-    return f"{field.replace('_', ' ')}? {' '.join(instruction.split()[:QUESTION_WORDS])}"
+    """What the reader is asked for one field: its focus, as a question."""
+    return f"{field_focus(field, instruction)}?"
+
+
+def field_prompts(rag: RagLM, asks: Sequence[tuple[str, str]], doc_ids: Sequence[str | None], *,
+                  required: Sequence[str] | None = None) -> list[tuple[str, list[Passage]]]:
+    """Each (instruction, field)'s reader prompt over its document's sentences closest to the field's
+    focus (`rag.sentences` of them; the whole document when unset), and the passages kept. With
+    `required` (training), the kept sentences include the one holding the value."""
+    texts = {doc: joined(c for c in rag.searcher.index.chunks.values() if c.doc_id == doc)
+             for doc in set(doc_ids) if doc is not None}
+    whole = [[Excerpt(doc, texts[doc])] if doc is not None else [] for doc in doc_ids]
+    focus = [field_focus(field, instruction) for instruction, field in asks]
+    passages = whole if rag.sentences is None else compress(focus, whole, rag.searcher.embedder, rag.sentences,
+                                                            required=required)
+    return [rag.fit_prompt(p, f"{f}?", ANSWER_TOKENS) for f, p in zip(focus, passages)]
+
+
+def field_examples(rag: RagLM, instructions: Sequence[dict[str, Any]], resolve_doc: Callable[[str], str | None], *,
+                   limit: int = 1000, seed: int = 0) -> list[dict[str, str]]:
+    """A reader's training examples: each field of the instructions' reference records asked as
+    `FilledRecordLM` asks it, over the instruction's own document, answered as the documents write it
+    ('450' of '450 mg': the number a record holds). A field asked alike by several instructions is one
+    example; up to `limit`, sampled."""
+    distinct = {(field_focus(field, r["prompt"]), r["doc_id"], value): (r, field, value) for r in instructions
+                for field, value in (field_values(r["format"], r["response"]) or {}).items()}
+    asked = random.Random(seed).sample(list(distinct.values()), min(limit, len(distinct)))
+    docs = []
+    for r, _, _ in asked:
+        doc = resolve_doc(r["doc_id"])
+        if doc is None:
+            raise UserError(f"{r.get('id', r['prompt'][:40])!r}: doc_id {r['doc_id']!r} is not in the index")
+        docs.append(doc)
+    fitted = field_prompts(rag, [(r["prompt"], field) for r, field, _ in asked], docs,
+                           required=[value for _, _, value in asked])
+    return [{"prompt": prompt, "response": value} for (prompt, kept), (_, _, value) in zip(fitted, asked)
+            if any(value in p.text for p in kept)]
 
 
 def typed(value: str, kind: str) -> Any:
@@ -52,7 +102,7 @@ def filled_value(found: str, written: str, kind: str) -> str:
 
 
 class FilledRecordLM(LM):
-    """A writer's records with their fields read by `rag` (the reader over retrieval; module docstring)."""
+    """A writer's records with their fields read by `rag`'s reader (the module docstring)."""
 
     def __init__(self, writer: LM, rag: RagLM):
         self.writer = writer
@@ -77,12 +127,15 @@ class FilledRecordLM(LM):
         return out
 
     def _read_fields(self, records: Sequence[tuple[str, list[str]]]) -> list[dict[str, str]]:
-        """Each (instruction, fields)'s values as the reader finds them over the passages the instruction
-        retrieves, cut to the sentences closest to the field's name (module docstring)."""
+        """Each (instruction, fields)'s values as the reader finds them in the instruction's first document."""
+        if not records:
+            return []
+        firsts = self.rag.searcher.search([instruction for instruction, _ in records], k=1, mode=self.rag.mode)
         asks = [(i, field) for i, (_, fields) in enumerate(records) for field in fields]
-        spans = self.rag.read([(field_question(field, records[i][0]), DEFAULT_GEN_KWARGS) for i, field in asks],
-                              queries=[records[i][0] for i, _ in asks],
-                              focus=[field.replace("_", " ") for _, field in asks]) if asks else []
+        fitted = field_prompts(self.rag, [(records[i][0], field) for i, field in asks],
+                               [firsts[i][0].doc_id if firsts[i] else None for i, _ in asks])
+        spans = self.rag.reader.generate_until([(prompt, self.rag.reading(DEFAULT_GEN_KWARGS, kept))
+                                                for prompt, kept in fitted])
         found: list[dict[str, str]] = [{} for _ in records]
         for (i, field), span in zip(asks, spans):
             found[i][field] = span

@@ -145,30 +145,19 @@ class RagLM(LM):
         """A whole text asks no question, so it is scored by the reader alone."""
         return self.reader.loglikelihood_rolling(texts)
 
-    def fitted_prompts(self, questions: Sequence[str], reserved: Sequence[int], *, queries: Sequence[str] | None = None,
-                       focus: Sequence[str] | None = None) -> list[tuple[str, list[Passage]]]:
+    def fitted_prompts(self, questions: Sequence[str], reserved: Sequence[int]) -> list[tuple[str, list[Passage]]]:
         """Each question's prompt over its retrieved passages (retrieval runs as one batch), fitted to
-        leave its `reserved` tokens free, and the passages kept. The passages are retrieved for `queries`
-        and cut to the sentences closest to `focus` (both default to the questions)."""
-        hits = self.narrowed(focus or questions, self.searcher.search(list(queries or questions), k=self.k,
-                                                                      mode=self.mode))
+        leave its `reserved` tokens free, and the passages kept."""
+        hits = self.narrowed(questions, self.searcher.search(list(questions), k=self.k, mode=self.mode))
         return [self.fit_prompt(h, q, r) for q, h, r in zip(questions, hits, reserved)]
 
-    def read(self, requests: Sequence[tuple[str, dict[str, Any]]], *, queries: Sequence[str],
-             focus: Sequence[str]) -> list[str]:
-        """Each request's answer from passages retrieved for its query and cut to the sentences closest
-        to its focus: a question about part of a longer request (`retrieval.fill`)."""
-        return [a.text for a in self._answer(requests, queries, focus)]
-
-    def _answer(self, requests: Sequence[tuple[str, dict[str, Any]]], queries: Sequence[str] | None = None,
-                focus: Sequence[str] | None = None) -> list[RagAnswer]:
+    def _answer(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[RagAnswer]:
         fitted = self.fitted_prompts([q for q, _ in requests],
-                                     [GenerationSettings.from_gen_kwargs(kw).max_new_tokens for _, kw in requests],
-                                     queries=queries, focus=focus)
-        texts = self.reader.generate_until([(prompt, self._reading(kw, used))
+                                     [GenerationSettings.from_gen_kwargs(kw).max_new_tokens for _, kw in requests])
+        texts = self.reader.generate_until([(prompt, self.reading(kw, used))
                                             for (prompt, used), (_, kw) in zip(fitted, requests)])
         return [RagAnswer(text, unique_docs(h.doc_id for h in used), used) for text, (_, used) in zip(texts, fitted)]
 
-    def _reading(self, gen_kwargs: dict[str, Any], passages: Sequence[Passage]) -> dict[str, Any]:
-        """An extractive RAG asks the reader for a span of the passages it was given."""
+    def reading(self, gen_kwargs: dict[str, Any], passages: Sequence[Passage]) -> dict[str, Any]:
+        """The generation settings for a reader given `passages`: an extractive RAG asks for a span of them."""
         return {**gen_kwargs, "copy_from": [p.text for p in passages]} if self.extractive else gen_kwargs

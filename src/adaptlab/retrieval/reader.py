@@ -111,34 +111,27 @@ def domain_questions(domain: SynthDomain) -> list[dict[str, Any]]:
     return [*domain.records["qa_train.jsonl"], *domain.records["qa_eval.jsonl"]]
 
 
-def field_questions(domain: SynthDomain, limit: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """Each field of a synthetic domain's format instructions (up to `limit`, sampled) asked as
-    `retrieval.fill` asks a reader ('dose mg? Give the facts about Farondrix ...'), answered as the
-    documents write it ('450' of '450 mg': the number a record holds)."""
-    from adaptlab.corpus.synth_formats import field_values
-    from adaptlab.retrieval.fill import field_question
-
-    asked = [{"question": field_question(field, r["prompt"]), "answer": value, "doc_id": r["doc_id"]}
-             for r in (*domain.records["instructions_train.jsonl"], *domain.records["instructions_eval.jsonl"])
-             for field, value in (field_values(r["format"], r["response"]) or {}).items()]
-    return random.Random(seed).sample(asked, min(limit, len(asked)))
-
-
 def practice_examples(reader: Reader, domains: Iterable[SynthDomain], work: Path, embedder: TextEmbedder,
                       chunking: ChunkSettings | None = None, *, k: int = 5, mode: str = "hybrid",
-                      sentences: int | None = None,
-                      questions: Callable[[SynthDomain], list[dict[str, Any]]] = domain_questions
-                      ) -> list[dict[str, str]]:
+                      sentences: int | None = None, fields: bool = False) -> list[dict[str, str]]:
     """Reader examples from fresh synthetic `domains` (`corpus.synth.practice_domains`), each one's
-    `questions` asked over its own index (built in `work` with `chunking`), as `reader_examples`
-    renders them."""
+    questions asked over its own index (built in `work` with `chunking`), as `reader_examples`
+    renders them; with `fields`, its format instructions' record fields too, as
+    `retrieval.fill.field_examples` renders them."""
+    from adaptlab.retrieval.fill import field_examples
+
     examples = []
     for domain in domains:
         path = work / f"practice-{domain.summary.seed}"
         sync_index(path, [Document(doc_id, text) for doc_id, text in domain.documents.items()], embedder, chunking)
         searcher = open_searcher(path, embedder)
-        examples += reader_examples(RagLM(reader, searcher, k=k, mode=mode, sentences=sentences), questions(domain),
-                                    doc_id_matcher(searcher.index.hashes))
+        rag = RagLM(reader, searcher, k=k, mode=mode, sentences=sentences)
+        resolve = doc_id_matcher(searcher.index.hashes)
+        examples += reader_examples(rag, domain_questions(domain), resolve)
+        if fields:
+            records = domain.records
+            examples += field_examples(rag, [*records["instructions_train.jsonl"], *records["instructions_eval.jsonl"]],
+                                       resolve)
     return examples
 
 

@@ -13,7 +13,7 @@ embedding weights). Both learn only on practice domains, fresh synthetic seeds n
   formats, which prompting can show and fine-tuning must teach, so the study can tell them apart.
 - reader: a BERT-style encoder pretrained (masked LM) on the same corpus, then fine-tuned to point
   at the answer in retrieved passages (`retrieval.span_reader`): the practice questions, and every
-  compound's record fields asked as `retrieval.fill.field_question`s (the RAG + SFT recipe's reader).
+  compound's record fields asked as `retrieval.fill` asks them (the RAG + SFT recipe's reader).
 """
 
 from __future__ import annotations
@@ -80,15 +80,12 @@ def _schedule(steps: int, lr: float, seq_len: int, batch_size: int, seed: int) -
 
 def _practice(reader: Any, recipe: Recipe, work: Path, *, fields: bool) -> list[dict[str, str]]:
     """Reading examples of the practice domains for `reader`: every QA pair over its retrieved
-    passages, and with `fields` every compound's record fields (`retrieval.reader.field_questions`)."""
+    passages, and with `fields` the compounds' record fields (`retrieval.fill.field_examples`)."""
     from adaptlab.retrieval.embeddings import default_embedder
-    from adaptlab.retrieval.reader import domain_questions, field_questions, practice_examples
-
-    def questions(domain: Any) -> list[dict[str, Any]]:
-        return [*domain_questions(domain), *(field_questions(domain) if fields else [])]
+    from adaptlab.retrieval.reader import practice_examples
 
     return practice_examples(reader, _domains(recipe), work, default_embedder(), k=recipe.k,
-                             sentences=recipe.sentences, questions=questions)
+                             sentences=recipe.sentences, fields=fields)
 
 
 def _domains(recipe: Recipe) -> Iterator[Any]:

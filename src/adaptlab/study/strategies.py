@@ -214,8 +214,9 @@ def sft(ctx: Context, s: S.SftSettings) -> Built:
 
 
 def rag_sft(ctx: Context, s: S.RagSftSettings) -> Built:
-    """An earlier SFT strategy's model writes each record, the reader fills its fields from retrieved
-    passages (`retrieval.fill`); a question is the reader's. The SFT's training is this strategy's too."""
+    """An earlier SFT strategy's model writes each record, the reader fills its fields from the document
+    the instruction retrieves (`retrieval.fill`); a question is the reader's. The SFT's training is this
+    strategy's too."""
     from adaptlab.retrieval.fill import FilledRecordLM
 
     trained = ctx.earlier.get(s.over)
