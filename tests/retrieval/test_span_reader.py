@@ -14,7 +14,7 @@ from retrieval.rag_fakes import hit
 
 from adaptlab.errors import UserError
 from adaptlab.lm import HFCausalLM
-from adaptlab.retrieval.rag import format_rag_prompt, passages_end
+from adaptlab.retrieval.rag import format_rag_prompt, passage_labels, passages_end
 from adaptlab.retrieval.span_reader import SpanReader, best_span, load_reader, span_bounds
 from adaptlab.tokenization.train import load_tokenizer
 from adaptlab.train.span_data import span_example
@@ -111,6 +111,21 @@ def test_answers_start_and_end_at_word_boundaries_inside_the_passages(tokenizer_
         if b > passages_end(prompt):
             assert not starts[i] and not ends[i]
     assert "Laboratories" in finished and "KSD-31*7" in finished and "KSD" not in finished  # a code is one word
+
+
+def test_no_answer_starts_in_a_passages_doc_id_label(tokenizer_dir):
+    tok = load_tokenizer(tokenizer_dir)
+    prompt = format_rag_prompt([hit("docs/compound-0001.txt", "Groruvaset: compound monograph."),
+                                hit("notes [draft]", "Its name is [Kelomin] here.\n\n[x] A paragraph.")], "name?")
+    # a paragraph of a passage that opens like a label is taken for one
+    labels = passage_labels(prompt)
+    assert [prompt[a:b] for a, b in labels] == ["[docs/compound-0001.txt] ", "[notes [draft]] ", "[x] "]
+    offsets = tok(prompt, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    starts, _ = span_bounds(prompt, offsets, len(offsets))
+    firsts = [a + len(prompt[a:b]) - len(prompt[a:b].lstrip()) for a, b in offsets]
+    begun = [f for f, ok in zip(firsts, starts) if ok]
+    assert not any(a <= f < b for f in begun for a, b in labels)  # neither the file name nor the '[x] '
+    assert prompt.index("Groruvaset") in begun and prompt.index("[Kelomin]") in begun  # the text is all there
 
 
 def test_the_passages_end_where_the_question_begins():

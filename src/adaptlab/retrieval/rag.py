@@ -11,6 +11,7 @@ RagLM asks.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -61,6 +62,15 @@ class Reader(Protocol):
 def format_rag_prompt(passages: Sequence[Passage], question: str) -> str:
     """Each passage as `[doc_id] text` and a blank line, best first; then `Question: ...` and `Answer:`."""
     return _PROMPT.render(passages=passages, question=question.strip())
+
+
+_LABEL = re.compile(r"(?:^|(?<=\n\n))\[[^\n]*?\] ")  # a passage's paragraph opening "[x] " reads as one too
+
+
+def passage_labels(prompt: str) -> list[tuple[int, int]]:
+    """The (start, end) of each `[doc_id] ` label of a `format_rag_prompt` prompt's passages: where the
+    passage came from, no text of it (an extractive reader must not answer with a file name)."""
+    return [m.span() for m in _LABEL.finditer(prompt, 0, passages_end(prompt))]
 
 
 def passages_end(prompt: str) -> int:

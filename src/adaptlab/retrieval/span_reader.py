@@ -23,7 +23,7 @@ from adaptlab.engine.requests import GenerationSettings, cut_at_stop
 from adaptlab.errors import UserError
 from adaptlab.lm import LM, HFCausalLM
 from adaptlab.models.family import is_span_reader
-from adaptlab.retrieval.rag import Reader, passages_end
+from adaptlab.retrieval.rag import Reader, passage_labels, passages_end
 from adaptlab.runs import load_model
 
 CANNOT_SCORE = ("an extractive reader points at answers in its passages; it cannot score text "
@@ -87,14 +87,18 @@ class SpanReader(LM):
 
 
 def span_bounds(prompt: str, offsets: Sequence[tuple[int, int]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which tokens may start and which may end an answer: tokens of the passages, the first at a word's
-    start and the last at a word's end (as copy-constrained decoding has it); padded to `width`."""
+    """Which tokens may start and which may end an answer: tokens of the passages' text (not their
+    `[doc_id]` labels), the first at a word's start and the last at a word's end (as copy-constrained
+    decoding has it); padded to `width`."""
     limit = passages_end(prompt)
+    labels = passage_labels(prompt)
     starts, ends = torch.zeros(width, dtype=torch.bool), torch.zeros(width, dtype=torch.bool)
     for i, (a, b) in enumerate(offsets):
         if b > limit or not prompt[a:b].strip():
             continue
         first = a + len(prompt[a:b]) - len(prompt[a:b].lstrip())  # a byte-level token may carry the space before
+        if any(start <= first < end for start, end in labels):
+            continue
         starts[i], ends[i] = word_starts_at(prompt, first), word_ends_at(prompt, b)
     return starts, ends
 

@@ -80,12 +80,13 @@ def _schedule(steps: int, lr: float, seq_len: int, batch_size: int, seed: int) -
 
 def _practice(reader: Any, recipe: Recipe, work: Path, *, fields: bool) -> list[dict[str, str]]:
     """Reading examples of the practice domains for `reader`: every QA pair over its retrieved
-    passages, and with `fields` the compounds' record fields (`retrieval.fill.field_examples`)."""
+    passages, and for the extractive reader (`fields`) the compounds' record fields
+    (`retrieval.fill.field_examples`) and documents named as files as well as by id."""
     from adaptlab.retrieval.embeddings import default_embedder
     from adaptlab.retrieval.reader import practice_examples
 
     return practice_examples(reader, _domains(recipe), work, default_embedder(), k=recipe.k,
-                             sentences=recipe.sentences, fields=fields)
+                             sentences=recipe.sentences, fields=fields, file_names=fields)
 
 
 def _domains(recipe: Recipe) -> Iterator[Any]:
