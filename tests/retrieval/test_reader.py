@@ -12,7 +12,14 @@ from adaptlab.errors import UserError
 from adaptlab.evaluation.tasks import knowledge_exact_match, normalize_answer
 from adaptlab.retrieval.chunking import Chunk, ChunkSettings
 from adaptlab.retrieval.rag import RagLM, format_rag_prompt
-from adaptlab.retrieval.reader import ANSWER_TOKENS, ClosedBookLM, answer_shape, practice_examples, reader_examples
+from adaptlab.retrieval.reader import (
+    ANSWER_TOKENS,
+    ClosedBookLM,
+    answer_shape,
+    domain_questions,
+    practice_examples,
+    reader_examples,
+)
 
 HITS = [hit("a", "Alpha is 10 mg."), hit("b", "Beta is blue."), hit("c", "Gamma is red.")]
 GOLD = Chunk("d", 1, 0, 20, "Delta is given 7 mg.")
@@ -107,3 +114,15 @@ def test_with_fields_practice_asks_each_instruction_field_as_filling_asks_over_i
         doc = by_question[(q, e["response"])]  # asked as filling asks it, answered as the record holds it
         assert passages.startswith(f"[{doc}] ") and passages.count("[") == 1  # its own document only
         assert e["response"] in passages and len(passages.split(". ")) <= 2  # '450' of '450 mg', in 2 sentences
+
+
+def test_with_file_names_every_other_practice_domain_names_its_documents_as_a_folder_read_as_a_corpus(tmp_path):
+    examples = practice_examples(CharReader(2000), practice_domains(2, n_compounds=8), tmp_path, HashEmbedder(),
+                                 ChunkSettings(64, 8), k=2, file_names=True)
+    questions = [len(domain_questions(d)) for d in practice_domains(2, n_compounds=8)]
+    first, second = examples[:questions[0]], examples[questions[0]:]
+    assert len(second) == questions[1]
+    assert all(e["prompt"].startswith("[compound-") or e["prompt"].startswith("[gene-")
+               or e["prompt"].startswith("[interaction-") for e in first)
+    assert all(e["prompt"].startswith("[docs/") and ".txt] " in e["prompt"] for e in second)
+    assert all(e["response"] in e["prompt"] for e in examples)  # the gold document found under either name
