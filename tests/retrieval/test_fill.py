@@ -10,39 +10,24 @@ from typing import Any
 import pytest
 
 from adaptlab.corpus.synth_formats import check_format, make_spec
-from adaptlab.lm import LM
 from adaptlab.retrieval.chunking import Chunk
 from adaptlab.retrieval.fill import FilledRecordLM, field_focus, field_question
 from adaptlab.retrieval.rag import RagLM
 from retrieval.fakes import HashEmbedder
-from retrieval.rag_fakes import FixedSearcher, hit
+from retrieval.rag_fakes import CharReader, FixedSearcher, hit
 
 
-class Scripted(LM):
+class Scripted(CharReader):
     """Answers each prompt's question (its `Question:` line, or the whole prompt) from a table, a missing
     one '', recording the prompts; one token per character."""
 
-    max_length = 2000
-
     def __init__(self, answers: dict[str, str]):
+        super().__init__(2000)
         self.answers = answers
-        self.prompts: list[str] = []
-
-    def render(self, context: str) -> str:
-        return context
-
-    def encode(self, text: str) -> list[int]:
-        return [ord(ch) for ch in text]
 
     def generate_until(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
         self.prompts += [prompt for prompt, _ in requests]
         return [self.answers.get(question(prompt), "") for prompt, _ in requests]
-
-    def loglikelihood(self, requests):
-        return [(-1.0, True) for _ in requests]
-
-    def loglikelihood_rolling(self, texts):
-        return [-1.0 for _ in texts]
 
 
 def question(prompt: str) -> str:
