@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from adaptlab.corpus.synth_formats import check_format, make_spec
+from adaptlab.errors import UserError
 from adaptlab.retrieval.chunking import Chunk
 from adaptlab.retrieval.fill import FilledRecordLM, field_focus, field_question
 from adaptlab.retrieval.rag import RagLM
@@ -101,3 +102,22 @@ def test_a_fields_focus_is_its_words_and_what_the_instruction_says_it_holds():
         "target: the protein it acts on"  # keys written in capitals, as the key-value layout does
     assert field_focus("half_life_hours", "Give X's half_life_hours as JSON.") == "half life hours"
     assert field_question("target", INSTRUCTION) == "target: the protein it acts on?"
+
+
+def test_field_examples_ask_each_distinct_field_once_over_its_own_document_sampled_to_the_limit():
+    from adaptlab.retrieval.fill import field_examples
+
+    lm, _ = filler({}, {})
+    json_record = {"prompt": INSTRUCTION, "doc_id": "farondrix", "format": make_spec("json", FIELDS, "compound"),
+                   "response": '{"name": "Farondrix", "dose_mg": 450, "target": "Kelomin receptor"}'}
+    csv_record = {**json_record, "format": make_spec("csv", FIELDS, "compound"),
+                  "response": "name,dose_mg,target\nFarondrix,450,Kelomin receptor"}
+    every = field_examples(lm.rag, [json_record, csv_record], lambda d: d)
+    assert sorted(e["response"] for e in every) == ["450", "Farondrix", "Kelomin receptor"]  # asked alike: once
+    dose = next(e for e in every if e["response"] == "450")
+    assert dose["prompt"].startswith("[farondrix] The standard adult dose of Farondrix is 450 mg")
+    assert dose["prompt"].endswith("Question: dose mg: its standard adult dose in milligrams?\nAnswer:")
+    two = field_examples(lm.rag, [json_record, csv_record], lambda d: d, limit=2)
+    assert len(two) == 2 and two == field_examples(lm.rag, [json_record], lambda d: d, limit=2)  # the same two
+    with pytest.raises(UserError, match="'farondrix' is not in the index"):
+        field_examples(lm.rag, [json_record], lambda d: None)
