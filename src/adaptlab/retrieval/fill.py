@@ -28,7 +28,7 @@ from typing import Any
 from adaptlab.corpus.synth_formats import field_values, parse_record, render
 from adaptlab.errors import UserError
 from adaptlab.lm import LM
-from adaptlab.retrieval.chunking import joined
+from adaptlab.retrieval.chunking import Chunk, joined
 from adaptlab.retrieval.compress import Excerpt, compress
 from adaptlab.retrieval.rag import DEFAULT_GEN_KWARGS, Passage, RagLM
 
@@ -55,8 +55,11 @@ def field_prompts(rag: RagLM, asks: Sequence[tuple[str, str]], doc_ids: Sequence
     """Each (instruction, field)'s reader prompt over its document's sentences closest to the field's
     focus (`rag.sentences` of them; the whole document when unset), and the passages kept. With
     `required` (training), the kept sentences include the one holding the value."""
-    texts = {doc: joined(c for c in rag.searcher.index.chunks.values() if c.doc_id == doc)
-             for doc in set(doc_ids) if doc is not None}
+    wanted: dict[str, list[Chunk]] = {doc: [] for doc in doc_ids if doc is not None}
+    for chunk in rag.searcher.index.chunks.values():  # one pass, however many records
+        if chunk.doc_id in wanted:
+            wanted[chunk.doc_id].append(chunk)
+    texts = {doc: joined(chunks) for doc, chunks in wanted.items()}
     whole = [[Excerpt(doc, texts[doc])] if doc is not None else [] for doc in doc_ids]
     focus = [field_focus(field, instruction) for instruction, field in asks]
     passages = whole if rag.sentences is None else compress(focus, whole, rag.searcher.embedder, rag.sentences,
