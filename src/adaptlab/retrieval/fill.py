@@ -64,7 +64,8 @@ def field_prompts(rag: RagLM, asks: Sequence[tuple[str, str]], doc_ids: Sequence
     focus = [field_focus(field, instruction) for instruction, field in asks]
     passages = whole if rag.sentences is None else compress(focus, whole, rag.searcher.embedder, rag.sentences,
                                                             required=required)
-    return [rag.fit_prompt(p, f"{f}?", ANSWER_TOKENS) for f, p in zip(focus, passages)]
+    return [rag.fit_prompt(p, field_question(field, instruction), ANSWER_TOKENS)
+            for (instruction, field), p in zip(asks, passages)]
 
 
 def field_examples(rag: RagLM, instructions: Sequence[dict[str, Any]], resolve_doc: Callable[[str], str | None], *,
